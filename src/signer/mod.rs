@@ -1,1 +1,439 @@
-//! placeholder
+//! Full-zone signing: RRSIG (RFC 4034 §3, RFC 4035 §2.2), NSEC (RFC 4034 §4, RFC 4035 §2.3),
+//! NSEC3 (RFC 5155 §7.1, RFC 9276), with the key roles of RFC 6781 §3.1 (KSK signs the DNSKEY,
+//! CDS and CDNSKEY RRsets; ZSK the rest; a CSK both).
+//!
+//! What is signed (RFC 4035 §2.2): every authoritative RRset. At a delegation point only DS and
+//! NSEC are authoritative; NS there and glue below are not signed and get no NSEC; names below a
+//! DNAME are occluded (RFC 6672 §2.3) and are left out the same way.
+//!
+//! The signing input is built here, not taken from hickory (research/crates.md §1): owner and
+//! embedded names lowercased per RFC 4034 §6.2, RDATA sorted by canonical bytes and deduplicated
+//! (§6.3).
+//!
+//! Timing: inception is backdated by [`INCEPTION_BACKDATE`]; expiration is `validity` minus a
+//! jitter in `[0, jitter)` derived from a hash of owner and type, so that renewals of a large zone
+//! spread over time and a given zone signs reproducibly at a given time.
+
+pub mod canonical;
+pub mod nsec3;
+pub mod verify;
+
+use crate::dns::name::Name;
+use crate::dns::rdata;
+use crate::dns::rtype::t;
+use crate::keystore::SigningKey;
+use crate::zone::data::{soa_field, Node, RRset, Sig, Zone};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Signatures start one hour in the past: resolvers with a slow clock still accept them
+/// (BIND and Knot backdate by one hour too).
+pub const INCEPTION_BACKDATE: u32 = 3600;
+
+/// A key taking part in signing.
+#[derive(Clone)]
+pub struct ActiveKey {
+    pub key: Arc<dyn SigningKey>,
+    /// DNSKEY RDATA (flags, protocol, algorithm, public key).
+    pub dnskey: Vec<u8>,
+    pub tag: u16,
+    /// Signs DNSKEY/CDS/CDNSKEY (KSK or CSK).
+    pub signs_keys: bool,
+    /// Signs the rest of the zone (ZSK or CSK).
+    pub signs_zone: bool,
+}
+
+/// Denial of existence.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Denial {
+    Nsec,
+    Nsec3 {
+        iterations: u16,
+        salt: Vec<u8>,
+        opt_out: bool,
+    },
+}
+
+/// What the policy says about signing.
+#[derive(Clone, Debug)]
+pub struct SignParams {
+    pub denial: Denial,
+    pub dnskey_ttl: u32,
+    /// Seconds.
+    pub validity: u32,
+    pub validity_dnskey: u32,
+    pub jitter: u32,
+    /// Number of worker threads (0 = all cores).
+    pub threads: usize,
+}
+
+impl Default for SignParams {
+    fn default() -> Self {
+        SignParams {
+            denial: Denial::Nsec,
+            dnskey_ttl: 3600,
+            validity: 14 * 86400,
+            validity_dnskey: 14 * 86400,
+            jitter: 12 * 3600,
+            threads: 0,
+        }
+    }
+}
+
+/// Why signing failed.
+#[derive(Debug)]
+pub enum SignError {
+    NoKeys(&'static str),
+    Key(String),
+    Zone(String),
+    Nsec3Collision(String),
+}
+
+impl std::fmt::Display for SignError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SignError::NoKeys(w) => write!(f, "no active key {w}"),
+            SignError::Key(m) => write!(f, "signing failed: {m}"),
+            SignError::Zone(m) => write!(f, "{m}"),
+            SignError::Nsec3Collision(m) => write!(f, "NSEC3 hash collision: {m} (RFC 5155 §7.1: change the salt)"),
+        }
+    }
+}
+
+impl std::error::Error for SignError {}
+
+/// How a name relates to the zone's authoritative data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NameKind {
+    /// Authoritative data (includes the apex).
+    Auth,
+    /// A delegation point (NS below the apex): only DS/NSEC authoritative.
+    Delegation { secure: bool },
+    /// Glue or occluded data below a delegation or DNAME: not signed, not in the chain.
+    Occluded,
+}
+
+/// Classifies every node of `zone` (canonical order makes this one pass: a cut is seen before
+/// every name below it).
+pub fn classify(zone: &Zone) -> Vec<NameKind> {
+    let mut out = Vec::with_capacity(zone.nodes.len());
+    let mut cut: Option<&Name> = None;
+    for (name, node) in &zone.nodes {
+        if let Some(c) = cut {
+            if name.is_subdomain_of(c) && name != c {
+                out.push(NameKind::Occluded);
+                continue;
+            }
+            cut = None;
+        }
+        if name != &zone.origin && node.has(t::NS) {
+            out.push(NameKind::Delegation {
+                secure: node.has(t::DS),
+            });
+            cut = Some(name);
+        } else {
+            out.push(NameKind::Auth);
+            if node.has(t::DNAME) {
+                cut = Some(name);
+            }
+        }
+    }
+    out
+}
+
+/// TTL for NSEC/NSEC3/NSEC3PARAM: min(SOA TTL, SOA MINIMUM) (RFC 9077 §3).
+pub fn denial_ttl(zone: &Zone) -> u32 {
+    let soa_ttl = zone.soa_ttl().unwrap_or(3600);
+    let min = zone.soa().and_then(|s| soa_field(s, 4)).unwrap_or(soa_ttl);
+    soa_ttl.min(min)
+}
+
+/// Removes what a previous signer left (RRSIG, NSEC, NSEC3, NSEC3PARAM, and apex DNSKEY, which
+/// signet manages). Returns a description of what was stripped, for a log line.
+pub fn strip_dnssec(zone: &mut Zone) -> Vec<String> {
+    let mut stripped = BTreeMap::<&'static str, usize>::new();
+    let origin = zone.origin.clone();
+    let mut empty = Vec::new();
+    for (name, node) in zone.nodes.iter_mut() {
+        if !node.sigs.is_empty() {
+            *stripped.entry("RRSIG").or_default() += node.sigs.len();
+            node.sigs.clear();
+        }
+        for (ty, label) in [
+            (t::NSEC, "NSEC"),
+            (t::NSEC3, "NSEC3"),
+            (t::NSEC3PARAM, "NSEC3PARAM"),
+        ] {
+            if let Some(s) = node.remove(ty) {
+                *stripped.entry(label).or_default() += s.rdatas.len();
+            }
+        }
+        if name == &origin {
+            if let Some(s) = node.remove(t::DNSKEY) {
+                *stripped.entry("DNSKEY").or_default() += s.rdatas.len();
+            }
+        }
+        if node.is_empty() {
+            empty.push(name.clone());
+        }
+    }
+    for n in empty {
+        zone.nodes.remove(&n);
+    }
+    stripped
+        .into_iter()
+        .map(|(k, v)| format!("{v} {k}"))
+        .collect()
+}
+
+/// One RRset to sign.
+struct Task {
+    node: usize,
+    owner: Name,
+    rtype: u16,
+    by_ksk: bool,
+}
+
+/// Signs `unsigned` at time `now`: adds DNSKEY (and NSEC3PARAM), the NSEC or NSEC3 chain and
+/// all RRSIGs. The input must be free of DNSSEC records ([`strip_dnssec`]).
+pub fn sign_zone(
+    unsigned: &Zone,
+    keys: &[ActiveKey],
+    params: &SignParams,
+    now: u64,
+) -> Result<Zone, SignError> {
+    if !keys.iter().any(|k| k.signs_keys) {
+        return Err(SignError::NoKeys("to sign the DNSKEY RRset (KSK or CSK)"));
+    }
+    if !keys.iter().any(|k| k.signs_zone) {
+        return Err(SignError::NoKeys("to sign the zone (ZSK or CSK)"));
+    }
+    let mut zone = unsigned.clone();
+    let origin = zone.origin.clone();
+    let dttl = denial_ttl(&zone);
+    {
+        let apex = zone.nodes.entry(origin.clone()).or_default();
+        let mut dnskeys: Vec<Vec<u8>> = Vec::new();
+        for k in keys {
+            if !dnskeys.contains(&k.dnskey) {
+                dnskeys.push(k.dnskey.clone());
+            }
+        }
+        apex.put(RRset {
+            rtype: t::DNSKEY,
+            ttl: params.dnskey_ttl,
+            rdatas: dnskeys,
+        });
+        if let Denial::Nsec3 {
+            iterations, salt, ..
+        } = &params.denial
+        {
+            let mut rd = vec![1u8, 0];
+            rd.extend_from_slice(&iterations.to_be_bytes());
+            rd.push(salt.len() as u8);
+            rd.extend_from_slice(salt);
+            apex.put(RRset {
+                rtype: t::NSEC3PARAM,
+                ttl: dttl,
+                rdatas: vec![rd],
+            });
+        }
+    }
+    let kinds = classify(&zone);
+    match &params.denial {
+        Denial::Nsec => add_nsec_chain(&mut zone, &kinds, dttl),
+        Denial::Nsec3 {
+            iterations,
+            salt,
+            opt_out,
+        } => nsec3::add_nsec3_chain(&mut zone, &kinds, dttl, *iterations, salt, *opt_out)?,
+    }
+    // the chain may have added nodes (NSEC3): classify again
+    let kinds = classify(&zone);
+    let mut tasks = Vec::with_capacity(zone.nodes.len() * 2);
+    for (i, ((name, node), kind)) in zone.nodes.iter().zip(kinds.iter()).enumerate() {
+        for set in &node.rrsets {
+            let sign = match kind {
+                NameKind::Auth => true,
+                NameKind::Delegation { .. } => matches!(set.rtype, t::DS | t::NSEC),
+                NameKind::Occluded => false,
+            };
+            if sign {
+                let by_ksk = name == &origin && matches!(set.rtype, t::DNSKEY | t::CDS | t::CDNSKEY);
+                tasks.push(Task {
+                    node: i,
+                    owner: name.clone(),
+                    rtype: set.rtype,
+                    by_ksk,
+                });
+            }
+        }
+    }
+    let nodes: Vec<&Node> = zone.nodes.values().collect();
+    let signer_name = origin.to_lowercase();
+    let threads = if params.threads == 0 {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    } else {
+        params.threads
+    };
+    let chunk = tasks.len().div_ceil(threads * 8).max(64);
+    let results: Vec<Result<Vec<(usize, Sig)>, SignError>> = {
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let chunks: Vec<&[Task]> = tasks.chunks(chunk).collect();
+        let out = std::sync::Mutex::new(Vec::new());
+        std::thread::scope(|s| {
+            for _ in 0..threads.min(chunks.len().max(1)) {
+                s.spawn(|| {
+                    let mut buf = Vec::with_capacity(512);
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(c) = chunks.get(i) else { break };
+                        let mut local = Vec::with_capacity(c.len() * 2);
+                        let mut res = Ok(());
+                        for task in c.iter() {
+                            let node = nodes[task.node];
+                            let Some(set) = node.get(task.rtype) else {
+                                continue;
+                            };
+                            let validity = if task.by_ksk {
+                                params.validity_dnskey
+                            } else {
+                                params.validity
+                            };
+                            let exp = expiration(now, validity, params.jitter, &task.owner, task.rtype);
+                            let inc = (now as u32).wrapping_sub(INCEPTION_BACKDATE);
+                            for k in keys {
+                                let use_it = if task.by_ksk { k.signs_keys } else { k.signs_zone };
+                                if !use_it {
+                                    continue;
+                                }
+                                match sign_rrset(&task.owner, set, k, &signer_name, inc, exp, &mut buf) {
+                                    Ok(sig) => local.push((task.node, sig)),
+                                    Err(e) => {
+                                        res = Err(e);
+                                        break;
+                                    }
+                                }
+                            }
+                            if res.is_err() {
+                                break;
+                            }
+                        }
+                        let mut o = match out.lock() {
+                            Ok(o) => o,
+                            Err(p) => p.into_inner(),
+                        };
+                        o.push(res.map(|_| local));
+                    }
+                });
+            }
+        });
+        match out.into_inner() {
+            Ok(v) => v,
+            Err(p) => p.into_inner(),
+        }
+    };
+    drop(nodes);
+    let mut by_node: Vec<Vec<Sig>> = vec![Vec::new(); zone.nodes.len()];
+    for r in results {
+        for (i, sig) in r? {
+            by_node[i].push(sig);
+        }
+    }
+    for (node, mut sigs) in zone.nodes.values_mut().zip(by_node) {
+        sigs.sort_by(|a, b| a.covered.cmp(&b.covered).then_with(|| a.rdata.cmp(&b.rdata)));
+        node.sigs = sigs;
+    }
+    Ok(zone)
+}
+
+/// Expiration for an RRset: `now + validity - jitter(owner, type)`.
+pub fn expiration(now: u64, validity: u32, jitter: u32, owner: &Name, rtype: u16) -> u32 {
+    let j = if jitter == 0 {
+        0
+    } else {
+        // FNV-1a over the lowercase owner and type: cheap, stable, well spread
+        let mut h: u64 = 0xcbf29ce484222325;
+        for b in owner.as_wire().iter().map(|b| b.to_ascii_lowercase()).chain(rtype.to_be_bytes()) {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x100000001b3);
+        }
+        (h % jitter as u64) as u32
+    };
+    (now as u32).wrapping_add(validity).wrapping_sub(j)
+}
+
+/// Signs one RRset with one key.
+pub fn sign_rrset(
+    owner: &Name,
+    set: &RRset,
+    key: &ActiveKey,
+    signer: &Name,
+    inception: u32,
+    expiration: u32,
+    buf: &mut Vec<u8>,
+) -> Result<Sig, SignError> {
+    let mut rd = canonical::rrsig_header(
+        set.rtype,
+        key.key.algorithm(),
+        owner.rrsig_labels(),
+        set.ttl,
+        expiration,
+        inception,
+        key.tag,
+        signer,
+    );
+    buf.clear();
+    canonical::signing_input(buf, &rd, owner, set);
+    let sig = key.key.sign(buf).map_err(|e| SignError::Key(e.to_string()))?;
+    rd.extend_from_slice(&sig);
+    Ok(Sig {
+        covered: set.rtype,
+        ttl: set.ttl,
+        rdata: rd,
+    })
+}
+
+/// Adds the NSEC chain (RFC 4034 §4, RFC 4035 §2.3) over authoritative names and delegations.
+fn add_nsec_chain(zone: &mut Zone, kinds: &[NameKind], ttl: u32) {
+    let names: Vec<Name> = zone
+        .nodes
+        .keys()
+        .zip(kinds)
+        .filter(|(_, k)| !matches!(k, NameKind::Occluded))
+        .map(|(n, _)| n.clone())
+        .collect();
+    let mut bitmaps = Vec::with_capacity(names.len());
+    for (name, kind) in zone.nodes.iter().zip(kinds) {
+        let (name, node) = name;
+        let mut types: Vec<u16> = match kind {
+            NameKind::Occluded => continue,
+            NameKind::Delegation { .. } => node
+                .rrsets
+                .iter()
+                .map(|r| r.rtype)
+                .filter(|t| matches!(*t, t::NS | t::DS))
+                .collect(),
+            NameKind::Auth => node.rrsets.iter().map(|r| r.rtype).collect(),
+        };
+        types.push(t::NSEC);
+        types.push(t::RRSIG);
+        bitmaps.push((name.clone(), rdata::encode_bitmap(&mut types)));
+    }
+    let n = names.len();
+    for (i, (name, bitmap)) in bitmaps.into_iter().enumerate() {
+        let next = &names[(i + 1) % n];
+        let mut rd = Vec::with_capacity(next.wire_len() + bitmap.len());
+        rd.extend_from_slice(next.as_wire());
+        rd.extend_from_slice(&bitmap);
+        if let Some(node) = zone.nodes.get_mut(&name) {
+            node.put(RRset {
+                rtype: t::NSEC,
+                ttl,
+                rdatas: vec![rd],
+            });
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! NSEC3 (RFC 5155 §5 hash, §7.1 zone signing) with RFC 9276 guidance: SHA-1, iterations and
+//! salt from the policy (0 and empty by default), optional opt-out.
+
+use super::NameKind;
+use super::SignError;
+use crate::dns::name::Name;
+use crate::dns::rdata;
+use crate::dns::rtype::t;
+use crate::zone::data::{RRset, Zone};
+use data_encoding::BASE32HEX_NOPAD;
+use ring::digest::{Context, SHA1_FOR_LEGACY_USE_ONLY};
+use std::collections::BTreeSet;
+
+/// RFC 5155 §5: IH(salt, x, 0) = H(x || salt); IH(salt, x, k) = H(IH(salt, x, k-1) || salt).
+pub fn hash(name: &Name, salt: &[u8], iterations: u16) -> [u8; 20] {
+    let mut ctx = Context::new(&SHA1_FOR_LEGACY_USE_ONLY);
+    ctx.update(&name.canonical_wire());
+    ctx.update(salt);
+    let mut h: [u8; 20] = [0; 20];
+    h.copy_from_slice(ctx.finish().as_ref());
+    for _ in 0..iterations {
+        let mut ctx = Context::new(&SHA1_FOR_LEGACY_USE_ONLY);
+        ctx.update(&h);
+        ctx.update(salt);
+        h.copy_from_slice(ctx.finish().as_ref());
+    }
+    h
+}
+
+/// The NSEC3 owner name of a hash: base32hex label under the zone apex.
+pub fn owner_of(hash: &[u8], origin: &Name) -> Result<Name, String> {
+    let label = BASE32HEX_NOPAD.encode(hash).to_ascii_lowercase();
+    origin.prepend(label.as_bytes())
+}
+
+/// Adds NSEC3 records for every authoritative name, delegation (unless opt-out skips an insecure
+/// one) and empty non-terminal.
+pub fn add_nsec3_chain(
+    zone: &mut Zone,
+    kinds: &[NameKind],
+    ttl: u32,
+    iterations: u16,
+    salt: &[u8],
+    opt_out: bool,
+) -> Result<(), SignError> {
+    let origin = zone.origin.clone();
+    // (hash, types bitmap) per owner
+    let mut entries: Vec<([u8; 20], Vec<u8>, Name)> = Vec::with_capacity(zone.nodes.len());
+    let mut seen: BTreeSet<Name> = BTreeSet::new();
+    let mut ents: BTreeSet<Name> = BTreeSet::new();
+    for ((name, node), kind) in zone.nodes.iter().zip(kinds) {
+        let mut types: Vec<u16> = match kind {
+            NameKind::Occluded => continue,
+            NameKind::Delegation { secure } => {
+                if !secure && opt_out {
+                    // still record its empty non-terminal ancestors below
+                    vec![u16::MAX]
+                } else {
+                    let mut v = vec![t::NS];
+                    if *secure {
+                        v.push(t::DS);
+                        v.push(t::RRSIG);
+                    }
+                    v
+                }
+            }
+            NameKind::Auth => {
+                let mut v: Vec<u16> = node.rrsets.iter().map(|r| r.rtype).collect();
+                if !v.is_empty() {
+                    v.push(t::RRSIG);
+                }
+                v
+            }
+        };
+        // ancestors between the name and the apex that hold nothing are empty non-terminals
+        let mut anc = name.parent();
+        while let Some(a) = anc {
+            if !a.is_subdomain_of(&origin) || a == origin {
+                break;
+            }
+            if !zone.nodes.contains_key(&a) {
+                ents.insert(a.clone());
+            }
+            anc = a.parent();
+        }
+        if types == [u16::MAX] {
+            continue;
+        }
+        seen.insert(name.clone());
+        let bm = rdata::encode_bitmap(&mut types);
+        entries.push((hash(name, salt, iterations), bm, name.clone()));
+    }
+    for e in ents {
+        if !seen.contains(&e) {
+            entries.push((hash(&e, salt, iterations), Vec::new(), e));
+        }
+    }
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    for w in entries.windows(2) {
+        if w[0].0 == w[1].0 {
+            return Err(SignError::Nsec3Collision(format!("{} and {}", w[0].2, w[1].2)));
+        }
+    }
+    let n = entries.len();
+    let flags = if opt_out { 1u8 } else { 0 };
+    for i in 0..n {
+        let next = &entries[(i + 1) % n].0;
+        let (h, bm, _) = &entries[i];
+        let mut rd = Vec::with_capacity(5 + salt.len() + 21 + bm.len());
+        rd.push(1); // SHA-1
+        rd.push(flags);
+        rd.extend_from_slice(&iterations.to_be_bytes());
+        rd.push(salt.len() as u8);
+        rd.extend_from_slice(salt);
+        rd.push(20);
+        rd.extend_from_slice(next);
+        rd.extend_from_slice(bm);
+        let owner = owner_of(h, &origin).map_err(SignError::Zone)?;
+        let node = zone.nodes.entry(owner).or_default();
+        node.put(RRset {
+            rtype: t::NSEC3,
+            ttl,
+            rdatas: vec![rd],
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc5155_appendix_a_vectors() {
+        let salt = [0xaa, 0xbb, 0xcc, 0xdd];
+        let h = hash(&Name::parse("example.", None).unwrap(), &salt, 12);
+        assert_eq!(BASE32HEX_NOPAD.encode(&h).to_ascii_lowercase(), "0p9mhaveqvm6t7vbl5lop2u3t2rp3tom");
+        let h = hash(&Name::parse("a.example.", None).unwrap(), &salt, 12);
+        assert_eq!(BASE32HEX_NOPAD.encode(&h).to_ascii_lowercase(), "35mthgpgcu1qg68fab165klnsnk3dpvl");
+    }
+}
