@@ -34,6 +34,7 @@
 
 pub mod auth;
 pub mod clock;
+pub mod commands;
 pub mod config;
 pub mod dns;
 pub mod keystore;

@@ -1,3 +1,6 @@
 //! One zone's life: its content ([`data`]), loading, signing, persisting and publishing.
 
 pub mod data;
+pub mod keys;
+pub mod offline;
+pub mod service;
