@@ -92,7 +92,10 @@ pub fn ds(cfg: &Config, zone: &str) -> Result<Vec<String>, String> {
 
 /// `signet serve`: run until SIGTERM/SIGINT.
 pub fn serve(cfg: Config) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cannot start the runtime: {e}");

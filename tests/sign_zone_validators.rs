@@ -27,7 +27,9 @@ file = "{zone}"
 "#,
         state = dir.join("state").display(),
         keys_dir = dir.join("keys").display(),
-        zone = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/full.zone").display(),
+        zone = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/full.zone")
+            .display(),
     )
 }
 
@@ -36,7 +38,18 @@ fn content(path: &Path) -> Vec<String> {
     // -k ignore: the test zone has owner names that check-names dislikes on purpose
     let out = run_tool(
         "named-compilezone",
-        &["-q", "-k", "ignore", "-i", "none", "-D", "-o", "-", ZONE, &path.to_string_lossy()],
+        &[
+            "-q",
+            "-k",
+            "ignore",
+            "-i",
+            "none",
+            "-D",
+            "-o",
+            "-",
+            ZONE,
+            &path.to_string_lossy(),
+        ],
     );
     assert!(out.ok(), "named-compilezone: {out}");
     let text = out.stdout;
@@ -81,14 +94,22 @@ fn sign_and_check(label: &str, keys: &str, nsec3: &str, csk: bool) {
     args.push(&p);
     let v = run_tool("dnssec-verify", &args);
     assert!(v.ok(), "{label}: dnssec-verify: {v}");
-    assert_eq!(content(&input), content(&out), "{label}: content differs from the input");
+    assert_eq!(
+        content(&input),
+        content(&out),
+        "{label}: content differs from the input"
+    );
     let text = read_file(&out);
     if nsec3.is_empty() {
         assert!(text.contains("\tNSEC\t"), "{label}: no NSEC");
     } else {
         assert!(text.contains("\tNSEC3PARAM\t"), "{label}: no NSEC3PARAM");
         let opt_out = nsec3.contains("opt-out = true");
-        let flags = if opt_out { "\tNSEC3\t1 1 0 " } else { "\tNSEC3\t1 0 0 " };
+        let flags = if opt_out {
+            "\tNSEC3\t1 1 0 "
+        } else {
+            "\tNSEC3\t1 0 0 "
+        };
         assert!(text.contains(flags), "{label}: NSEC3 flags");
     }
 }
@@ -124,7 +145,12 @@ matrix! {
 
 #[test]
 fn csk_default_policy() {
-    require!("ldns-verify-zone", "dnssec-verify", "kzonecheck", "named-compilezone");
+    require!(
+        "ldns-verify-zone",
+        "dnssec-verify",
+        "kzonecheck",
+        "named-compilezone"
+    );
     sign_and_check(
         "csk",
         r#"[{ role = "csk", algorithm = "ecdsap256sha256" }]"#,
@@ -138,7 +164,10 @@ fn csk_default_policy() {
 fn tampered_output_is_rejected() {
     require!("ldns-verify-zone", "dnssec-verify", "kzonecheck");
     let dir = TempDir::new("tamper");
-    let conf = dir.write("signet.toml", config(dir.path(), &kskzsk("ecdsap256sha256"), ""));
+    let conf = dir.write(
+        "signet.toml",
+        config(dir.path(), &kskzsk("ecdsap256sha256"), ""),
+    );
     let out = dir.join("signed.zone");
     let input = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/full.zone");
     run(

@@ -35,12 +35,20 @@ fn metres_cm(s: &str) -> Result<i64, String> {
     if f.len() > 2 || (i.is_empty() && f.is_empty()) {
         return Err(format!("bad LOC distance '{s}'"));
     }
-    let iv: i64 = if i.is_empty() { 0 } else { i.parse().map_err(|_| format!("bad LOC distance '{s}'"))? };
+    let iv: i64 = if i.is_empty() {
+        0
+    } else {
+        i.parse().map_err(|_| format!("bad LOC distance '{s}'"))?
+    };
     let fv: i64 = if f.is_empty() {
         0
     } else {
         let v: i64 = f.parse().map_err(|_| format!("bad LOC distance '{s}'"))?;
-        if f.len() == 1 { v * 10 } else { v }
+        if f.len() == 1 {
+            v * 10
+        } else {
+            v
+        }
     };
     let cm = iv * 100 + fv;
     Ok(if neg { -cm } else { cm })
@@ -58,7 +66,9 @@ pub fn parse(toks: &[Token]) -> Result<Vec<u8>, String> {
             if hemis.iter().any(|h| w.eq_ignore_ascii_case(h)) {
                 break;
             }
-            vals[n] = w.parse::<f64>().map_err(|_| format!("LOC: bad number '{w}'"))?;
+            vals[n] = w
+                .parse::<f64>()
+                .map_err(|_| format!("LOC: bad number '{w}'"))?;
             n += 1;
             i += 1;
         }
@@ -81,13 +91,30 @@ pub fn parse(toks: &[Token]) -> Result<Vec<u8>, String> {
     let lon = coord(["E", "W"], 180)?;
     let rest = &words[i..];
     let alt = metres_cm(rest.first().ok_or("LOC: missing altitude")?)?;
-    let size = rest.get(1).map(|s| metres_cm(s)).transpose()?.unwrap_or(100);
-    let hp = rest.get(2).map(|s| metres_cm(s)).transpose()?.unwrap_or(1_000_000);
-    let vp = rest.get(3).map(|s| metres_cm(s)).transpose()?.unwrap_or(1000);
+    let size = rest
+        .get(1)
+        .map(|s| metres_cm(s))
+        .transpose()?
+        .unwrap_or(100);
+    let hp = rest
+        .get(2)
+        .map(|s| metres_cm(s))
+        .transpose()?
+        .unwrap_or(1_000_000);
+    let vp = rest
+        .get(3)
+        .map(|s| metres_cm(s))
+        .transpose()?
+        .unwrap_or(1000);
     if rest.len() > 4 {
         return Err("LOC: too many fields".into());
     }
-    let mut out = vec![0u8, enc_size(size.max(0) as u64), enc_size(hp.max(0) as u64), enc_size(vp.max(0) as u64)];
+    let mut out = vec![
+        0u8,
+        enc_size(size.max(0) as u64),
+        enc_size(hp.max(0) as u64),
+        enc_size(vp.max(0) as u64),
+    ];
     out.extend_from_slice(&lat.to_be_bytes());
     out.extend_from_slice(&lon.to_be_bytes());
     let a = alt + 10_000_000;
@@ -150,9 +177,16 @@ mod tests {
             to_text(&w).unwrap(),
             "52 22 23.000 N 4 53 32.000 E -2.00m 0.00m 10000.00m 10.00m"
         );
-        let t2: Vec<Token> = "42 21 54 N 71 06 18 W -24m 30m".split_whitespace().map(Token::plain).collect();
+        let t2: Vec<Token> = "42 21 54 N 71 06 18 W -24m 30m"
+            .split_whitespace()
+            .map(Token::plain)
+            .collect();
         let w2 = parse(&t2).unwrap();
-        let again: Vec<Token> = to_text(&w2).unwrap().split_whitespace().map(Token::plain).collect();
+        let again: Vec<Token> = to_text(&w2)
+            .unwrap()
+            .split_whitespace()
+            .map(Token::plain)
+            .collect();
         assert_eq!(parse(&again).unwrap(), w2);
     }
 }

@@ -30,7 +30,9 @@ impl Name {
         loop {
             let len = *wire.get(pos).ok_or("name runs past its end")? as usize;
             if len > MAX_LABEL_LEN {
-                return Err(format!("label of {len} octets (RFC 1035 allows at most 63)"));
+                return Err(format!(
+                    "label of {len} octets (RFC 1035 allows at most 63)"
+                ));
             }
             pos += 1 + len;
             if pos > MAX_NAME_LEN {
@@ -92,7 +94,10 @@ impl Name {
 
     /// Labels left to right, without the root label.
     pub fn labels(&self) -> Labels<'_> {
-        Labels { wire: &self.0, pos: 0 }
+        Labels {
+            wire: &self.0,
+            pos: 0,
+        }
     }
 
     /// Number of labels, not counting the root.
@@ -442,12 +447,21 @@ mod tests {
     #[test]
     fn parse_and_display() {
         let o = n("example.com.");
-        assert_eq!(Name::parse("www", Some(&o)).unwrap().to_string(), "www.example.com.");
+        assert_eq!(
+            Name::parse("www", Some(&o)).unwrap().to_string(),
+            "www.example.com."
+        );
         assert_eq!(Name::parse("@", Some(&o)).unwrap(), o);
         assert_eq!(n("a\\.b.example.").label_count(), 2);
         assert_eq!(n("a\\.b.example.").to_string(), "a\\.b.example.");
-        assert_eq!(n("caf\\195\\169.example.").to_string(), "caf\\195\\169.example.");
-        assert_eq!(n("caf\\195\\169.example.").first_label().unwrap(), &[b'c', b'a', b'f', 195, 169]);
+        assert_eq!(
+            n("caf\\195\\169.example.").to_string(),
+            "caf\\195\\169.example."
+        );
+        assert_eq!(
+            n("caf\\195\\169.example.").first_label().unwrap(),
+            &[b'c', b'a', b'f', 195, 169]
+        );
         assert!(Name::parse("www", None).is_err());
         assert!(Name::parse("a..b.", None).is_err());
         assert!(Name::parse(&format!("{}.", "a".repeat(64)), None).is_err());

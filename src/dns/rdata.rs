@@ -355,9 +355,8 @@ pub fn parse(rtype: u16, toks: &[Token], origin: &Name) -> Result<Vec<u8>, Strin
     for (fi, field) in fields.iter().enumerate() {
         let last = fi + 1 == fields.len();
         let tok = |i: usize| -> Result<&Token, String> {
-            toks.get(i).ok_or_else(|| {
-                format!("{} RDATA: too few fields", rtype::type_name(rtype))
-            })
+            toks.get(i)
+                .ok_or_else(|| format!("{} RDATA: too few fields", rtype::type_name(rtype)))
         };
         match field {
             U8 => {
@@ -366,7 +365,9 @@ pub fn parse(rtype: u16, toks: &[Token], origin: &Name) -> Result<Vec<u8>, Strin
             }
             Alg => {
                 let s = tok(i)?.as_str();
-                out.push(rtype::algorithm_from_str(&s).ok_or_else(|| format!("bad algorithm '{s}'"))?);
+                out.push(
+                    rtype::algorithm_from_str(&s).ok_or_else(|| format!("bad algorithm '{s}'"))?,
+                );
                 i += 1;
             }
             U16 => {
@@ -479,7 +480,9 @@ pub fn parse(rtype: u16, toks: &[Token], origin: &Name) -> Result<Vec<u8>, Strin
                 let mut types = Vec::new();
                 for tk in &toks[i.min(toks.len())..] {
                     let s = tk.as_str();
-                    types.push(rtype::type_from_str(&s).ok_or_else(|| format!("unknown type '{s}'"))?);
+                    types.push(
+                        rtype::type_from_str(&s).ok_or_else(|| format!("unknown type '{s}'"))?,
+                    );
                 }
                 out.extend_from_slice(&encode_bitmap(&mut types));
                 i = toks.len();
@@ -492,7 +495,9 @@ pub fn parse(rtype: u16, toks: &[Token], origin: &Name) -> Result<Vec<u8>, Strin
                     return Err(format!("bad EUI address '{s}'"));
                 }
                 for p in parts {
-                    out.push(u8::from_str_radix(p, 16).map_err(|_| format!("bad EUI address '{s}'"))?);
+                    out.push(
+                        u8::from_str_radix(p, 16).map_err(|_| format!("bad EUI address '{s}'"))?,
+                    );
                 }
                 i += 1;
             }
@@ -518,7 +523,11 @@ fn parse_generic(rtype: u16, toks: &[Token]) -> Result<Vec<u8>, String> {
         .parse()
         .map_err(|_| format!("bad \\# length '{}'", len_tok.as_str()))?;
     let hex: String = toks[1..].iter().map(|t| t.as_str().into_owned()).collect();
-    let v = if hex.is_empty() { Vec::new() } else { hex_decode(&hex)? };
+    let v = if hex.is_empty() {
+        Vec::new()
+    } else {
+        hex_decode(&hex)?
+    };
     if v.len() != len {
         return Err(format!("\\# says {len} octets but {} were given", v.len()));
     }
@@ -701,7 +710,10 @@ fn fields_text(rtype: u16, rdata: &[u8]) -> Option<String> {
                 pos += 2;
             }
             Type => {
-                parts.push(rtype::type_name(u16::from_be_bytes([*rest.first()?, *rest.get(1)?])));
+                parts.push(rtype::type_name(u16::from_be_bytes([
+                    *rest.first()?,
+                    *rest.get(1)?,
+                ])));
                 pos += 2;
             }
             U32 | Ttl => {
@@ -709,7 +721,9 @@ fn fields_text(rtype: u16, rdata: &[u8]) -> Option<String> {
                 pos += 4;
             }
             Time => {
-                parts.push(format_time(u32::from_be_bytes(rest.get(..4)?.try_into().ok()?)));
+                parts.push(format_time(u32::from_be_bytes(
+                    rest.get(..4)?.try_into().ok()?,
+                )));
                 pos += 4;
             }
             Name(..) => {
@@ -761,12 +775,20 @@ fn fields_text(rtype: u16, rdata: &[u8]) -> Option<String> {
             Salt => {
                 let l = *rest.first()? as usize;
                 let v = rest.get(1..1 + l)?;
-                parts.push(if v.is_empty() { "-".into() } else { HEXUPPER.encode(v) });
+                parts.push(if v.is_empty() {
+                    "-".into()
+                } else {
+                    HEXUPPER.encode(v)
+                });
                 pos += 1 + l;
             }
             B32 => {
                 let l = *rest.first()? as usize;
-                parts.push(BASE32HEX_NOPAD.encode(rest.get(1..1 + l)?).to_ascii_lowercase());
+                parts.push(
+                    BASE32HEX_NOPAD
+                        .encode(rest.get(1..1 + l)?)
+                        .to_ascii_lowercase(),
+                );
                 pos += 1 + l;
             }
             Bitmap => {
@@ -945,8 +967,14 @@ mod tests {
             rt(t::SOA, "ns hostmaster 2024010101 1h 15m 1w 300"),
             "ns.example.com. hostmaster.example.com. 2024010101 3600 900 604800 300"
         );
-        assert_eq!(rt(t::DS, "20326 8 2 E06D44B80B8F1D39 A95C0B0D"), "20326 8 2 E06D44B80B8F1D39A95C0B0D");
-        assert_eq!(rt(t::NSEC, "b.example.com. A NS TYPE65534"), "b.example.com. A NS TYPE65534");
+        assert_eq!(
+            rt(t::DS, "20326 8 2 E06D44B80B8F1D39 A95C0B0D"),
+            "20326 8 2 E06D44B80B8F1D39A95C0B0D"
+        );
+        assert_eq!(
+            rt(t::NSEC, "b.example.com. A NS TYPE65534"),
+            "b.example.com. A NS TYPE65534"
+        );
         assert_eq!(
             rt(t::NSEC3, "1 1 0 - 2t7b4g4vsa5smi47k61mv5bv1a22bojr A RRSIG"),
             "1 1 0 - 2t7b4g4vsa5smi47k61mv5bv1a22bojr A RRSIG"
@@ -955,7 +983,10 @@ mod tests {
         assert_eq!(rt(t::CSYNC, "66 3 A NS AAAA"), "66 3 A NS AAAA");
         assert_eq!(rt(t::DNSKEY, "257 3 ECDSAP256SHA256 AAAA"), "257 3 13 AAAA");
         assert_eq!(
-            rt(t::RRSIG, "A 13 3 300 20240101000000 20231201000000 12345 example.com. AAAA"),
+            rt(
+                t::RRSIG,
+                "A 13 3 300 20240101000000 20231201000000 12345 example.com. AAAA"
+            ),
             "A 13 3 300 20240101000000 20231201000000 12345 example.com. AAAA"
         );
         assert_eq!(rt(t::EUI48, "00-00-5e-00-53-2a"), "00-00-5e-00-53-2a");
@@ -967,12 +998,21 @@ mod tests {
     #[test]
     fn txt_and_escapes() {
         let tk = vec![
-            Token { text: b"v=DKIM1; k=rsa; ".to_vec(), quoted: true },
-            Token { text: b"p=\\059\\\"x".to_vec(), quoted: true },
+            Token {
+                text: b"v=DKIM1; k=rsa; ".to_vec(),
+                quoted: true,
+            },
+            Token {
+                text: b"p=\\059\\\"x".to_vec(),
+                quoted: true,
+            },
         ];
         let w = parse(t::TXT, &tk, &origin()).unwrap();
         assert_eq!(to_text(t::TXT, &w), "\"v=DKIM1; k=rsa; \" \"p=;\\\"x\"");
-        let long = Token { text: vec![b'a'; 256], quoted: true };
+        let long = Token {
+            text: vec![b'a'; 256],
+            quoted: true,
+        };
         assert!(parse(t::TXT, &[long], &origin()).is_err());
     }
 
@@ -982,9 +1022,15 @@ mod tests {
         let w = parse(t::NS, &toks("B.Iana-Servers.NET."), &o).unwrap();
         assert_eq!(to_text(t::NS, &canonical(t::NS, &w)), "b.iana-servers.net.");
         let w = parse(t::NSEC, &toks("B.example.com. A"), &o).unwrap();
-        assert_eq!(to_text(t::NSEC, &canonical(t::NSEC, &w)), "B.example.com. A");
+        assert_eq!(
+            to_text(t::NSEC, &canonical(t::NSEC, &w)),
+            "B.example.com. A"
+        );
         let w = parse(t::DNAME, &toks("Target.Example."), &o).unwrap();
-        assert_eq!(to_text(t::DNAME, &canonical(t::DNAME, &w)), "target.example.");
+        assert_eq!(
+            to_text(t::DNAME, &canonical(t::DNAME, &w)),
+            "target.example."
+        );
     }
 
     #[test]

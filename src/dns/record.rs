@@ -31,7 +31,10 @@ impl Record {
         if self.rtype != rtype::t::RRSIG {
             return None;
         }
-        Some(u16::from_be_bytes([*self.rdata.first()?, *self.rdata.get(1)?]))
+        Some(u16::from_be_bytes([
+            *self.rdata.first()?,
+            *self.rdata.get(1)?,
+        ]))
     }
 
     /// Presentation text of the RDATA.

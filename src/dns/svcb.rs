@@ -20,7 +20,9 @@ fn key_from_str(s: &str) -> Result<u16, String> {
         return Ok(*k);
     }
     if s.len() > 3 && s[..3].eq_ignore_ascii_case("key") {
-        return s[3..].parse::<u16>().map_err(|_| format!("bad SvcParamKey '{s}'"));
+        return s[3..]
+            .parse::<u16>()
+            .map_err(|_| format!("bad SvcParamKey '{s}'"));
     }
     Err(format!("unknown SvcParamKey '{s}'"))
 }
@@ -277,11 +279,17 @@ mod tests {
             Token::plain("1"),
             Token::plain("."),
             Token::plain("mandatory=alpn,port"),
-            Token { text: b"alpn=h2,h3".to_vec(), quoted: true },
+            Token {
+                text: b"alpn=h2,h3".to_vec(),
+                quoted: true,
+            },
             Token::plain("no-default-alpn"),
             Token::plain("port=8443"),
             Token::plain("ipv4hint=192.0.2.1,192.0.2.2"),
-            Token { text: b"key65000=abc".to_vec(), quoted: true },
+            Token {
+                text: b"key65000=abc".to_vec(),
+                quoted: true,
+            },
         ];
         assert_eq!(parse(&toks2, &o).unwrap(), w);
     }

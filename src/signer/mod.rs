@@ -95,7 +95,10 @@ impl std::fmt::Display for SignError {
             SignError::NoKeys(w) => write!(f, "no active key {w}"),
             SignError::Key(m) => write!(f, "signing failed: {m}"),
             SignError::Zone(m) => write!(f, "{m}"),
-            SignError::Nsec3Collision(m) => write!(f, "NSEC3 hash collision: {m} (RFC 5155 §7.1: change the salt)"),
+            SignError::Nsec3Collision(m) => write!(
+                f,
+                "NSEC3 hash collision: {m} (RFC 5155 §7.1: change the salt)"
+            ),
         }
     }
 }
@@ -259,7 +262,8 @@ pub fn sign_zone(
                 NameKind::Occluded => false,
             };
             if sign {
-                let by_ksk = name == &origin && matches!(set.rtype, t::DNSKEY | t::CDS | t::CDNSKEY);
+                let by_ksk =
+                    name == &origin && matches!(set.rtype, t::DNSKEY | t::CDS | t::CDNSKEY);
                 tasks.push(Task {
                     node: i,
                     owner: name.clone(),
@@ -302,14 +306,27 @@ pub fn sign_zone(
                             } else {
                                 params.validity
                             };
-                            let exp = expiration(now, validity, params.jitter, &task.owner, task.rtype);
+                            let exp =
+                                expiration(now, validity, params.jitter, &task.owner, task.rtype);
                             let inc = (now as u32).wrapping_sub(INCEPTION_BACKDATE);
                             for k in keys {
-                                let use_it = if task.by_ksk { k.signs_keys } else { k.signs_zone };
+                                let use_it = if task.by_ksk {
+                                    k.signs_keys
+                                } else {
+                                    k.signs_zone
+                                };
                                 if !use_it {
                                     continue;
                                 }
-                                match sign_rrset(&task.owner, set, k, &signer_name, inc, exp, &mut buf) {
+                                match sign_rrset(
+                                    &task.owner,
+                                    set,
+                                    k,
+                                    &signer_name,
+                                    inc,
+                                    exp,
+                                    &mut buf,
+                                ) {
                                     Ok(sig) => local.push((task.node, sig)),
                                     Err(e) => {
                                         res = Err(e);
@@ -343,7 +360,11 @@ pub fn sign_zone(
         }
     }
     for (node, mut sigs) in zone.nodes.values_mut().zip(by_node) {
-        sigs.sort_by(|a, b| a.covered.cmp(&b.covered).then_with(|| a.rdata.cmp(&b.rdata)));
+        sigs.sort_by(|a, b| {
+            a.covered
+                .cmp(&b.covered)
+                .then_with(|| a.rdata.cmp(&b.rdata))
+        });
         node.sigs = sigs;
     }
     Ok(zone)
@@ -356,7 +377,12 @@ pub fn expiration(now: u64, validity: u32, jitter: u32, owner: &Name, rtype: u16
     } else {
         // FNV-1a over the lowercase owner and type: cheap, stable, well spread
         let mut h: u64 = 0xcbf29ce484222325;
-        for b in owner.as_wire().iter().map(|b| b.to_ascii_lowercase()).chain(rtype.to_be_bytes()) {
+        for b in owner
+            .as_wire()
+            .iter()
+            .map(|b| b.to_ascii_lowercase())
+            .chain(rtype.to_be_bytes())
+        {
             h ^= b as u64;
             h = h.wrapping_mul(0x100000001b3);
         }
@@ -387,7 +413,10 @@ pub fn sign_rrset(
     );
     buf.clear();
     canonical::signing_input(buf, &rd, owner, set);
-    let sig = key.key.sign(buf).map_err(|e| SignError::Key(e.to_string()))?;
+    let sig = key
+        .key
+        .sign(buf)
+        .map_err(|e| SignError::Key(e.to_string()))?;
     rd.extend_from_slice(&sig);
     Ok(Sig {
         covered: set.rtype,

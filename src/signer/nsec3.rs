@@ -95,10 +95,13 @@ pub fn add_nsec3_chain(
             entries.push((hash(&e, salt, iterations), Vec::new(), e));
         }
     }
-    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    entries.sort_unstable_by_key(|e| e.0);
     for w in entries.windows(2) {
         if w[0].0 == w[1].0 {
-            return Err(SignError::Nsec3Collision(format!("{} and {}", w[0].2, w[1].2)));
+            return Err(SignError::Nsec3Collision(format!(
+                "{} and {}",
+                w[0].2, w[1].2
+            )));
         }
     }
     let n = entries.len();
@@ -134,8 +137,14 @@ mod tests {
     fn rfc5155_appendix_a_vectors() {
         let salt = [0xaa, 0xbb, 0xcc, 0xdd];
         let h = hash(&Name::parse("example.", None).unwrap(), &salt, 12);
-        assert_eq!(BASE32HEX_NOPAD.encode(&h).to_ascii_lowercase(), "0p9mhaveqvm6t7vbl5lop2u3t2rp3tom");
+        assert_eq!(
+            BASE32HEX_NOPAD.encode(&h).to_ascii_lowercase(),
+            "0p9mhaveqvm6t7vbl5lop2u3t2rp3tom"
+        );
         let h = hash(&Name::parse("a.example.", None).unwrap(), &salt, 12);
-        assert_eq!(BASE32HEX_NOPAD.encode(&h).to_ascii_lowercase(), "35mthgpgcu1qg68fab165klnsnk3dpvl");
+        assert_eq!(
+            BASE32HEX_NOPAD.encode(&h).to_ascii_lowercase(),
+            "35mthgpgcu1qg68fab165klnsnk3dpvl"
+        );
     }
 }

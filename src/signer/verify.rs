@@ -62,7 +62,13 @@ fn rsa_parts(pk: &[u8]) -> Option<(&[u8], &[u8])> {
 
 /// Verifies one RRSIG RDATA over `set` at `owner` against the DNSKEYs. Returns the reason on
 /// failure.
-pub fn verify_rrsig(owner: &Name, set: &RRset, rrsig: &[u8], dnskeys: &[Vec<u8>], now: u32) -> Result<(), String> {
+pub fn verify_rrsig(
+    owner: &Name,
+    set: &RRset,
+    rrsig: &[u8],
+    dnskeys: &[Vec<u8>],
+    now: u32,
+) -> Result<(), String> {
     let hl = canonical::rrsig_header_len(rrsig).ok_or("malformed RRSIG")?;
     let alg = rrsig[2];
     let tag = u16::from_be_bytes([rrsig[16], rrsig[17]]);
@@ -78,11 +84,17 @@ pub fn verify_rrsig(owner: &Name, set: &RRset, rrsig: &[u8], dnskeys: &[Vec<u8>]
     let mut buf = Vec::new();
     canonical::signing_input(&mut buf, &rrsig[..hl], owner, set);
     for k in dnskeys {
-        if k.len() > 4 && k[3] == alg && crate::keystore::key_tag(k) == tag && verify_signature(k, &buf, &rrsig[hl..]) {
+        if k.len() > 4
+            && k[3] == alg
+            && crate::keystore::key_tag(k) == tag
+            && verify_signature(k, &buf, &rrsig[hl..])
+        {
             return Ok(());
         }
     }
-    Err(format!("no DNSKEY with tag {tag} algorithm {alg} verifies it"))
+    Err(format!(
+        "no DNSKEY with tag {tag} algorithm {alg} verifies it"
+    ))
 }
 
 /// Checks a signed zone at time `now`. Returns every problem found (empty = good).
@@ -92,11 +104,18 @@ pub fn check_zone(zone: &Zone, now: u64, crypto: bool) -> Vec<String> {
     let Some(dnskeys) = zone.nodes.get(&zone.origin).and_then(|n| n.get(t::DNSKEY)) else {
         return vec!["no DNSKEY RRset at the apex".into()];
     };
-    let mut algs: Vec<u8> = dnskeys.rdatas.iter().filter_map(|k| k.get(3).copied()).collect();
+    let mut algs: Vec<u8> = dnskeys
+        .rdatas
+        .iter()
+        .filter_map(|k| k.get(3).copied())
+        .collect();
     algs.sort_unstable();
     algs.dedup();
     let kinds = classify(zone);
-    let nsec3 = zone.nodes.get(&zone.origin).is_some_and(|n| n.has(t::NSEC3PARAM));
+    let nsec3 = zone
+        .nodes
+        .get(&zone.origin)
+        .is_some_and(|n| n.has(t::NSEC3PARAM));
     let mut chain: Vec<(Name, Vec<u8>)> = Vec::new();
     for ((name, node), kind) in zone.nodes.iter().zip(&kinds) {
         if problems.len() > 50 {
@@ -112,14 +131,23 @@ pub fn check_zone(zone: &Zone, now: u64, crypto: bool) -> Vec<String> {
             let sigs: Vec<_> = node.sigs_for(set.rtype).collect();
             if !must_sign {
                 if !sigs.is_empty() {
-                    problems.push(format!("{name} {}: signed but not authoritative", rtype::type_name(set.rtype)));
+                    problems.push(format!(
+                        "{name} {}: signed but not authoritative",
+                        rtype::type_name(set.rtype)
+                    ));
                 }
                 continue;
             }
             for alg in &algs {
-                let mine: Vec<_> = sigs.iter().filter(|s| s.rdata.get(2) == Some(alg)).collect();
+                let mine: Vec<_> = sigs
+                    .iter()
+                    .filter(|s| s.rdata.get(2) == Some(alg))
+                    .collect();
                 if mine.is_empty() {
-                    problems.push(format!("{name} {}: no RRSIG with algorithm {alg}", rtype::type_name(set.rtype)));
+                    problems.push(format!(
+                        "{name} {}: no RRSIG with algorithm {alg}",
+                        rtype::type_name(set.rtype)
+                    ));
                     continue;
                 }
                 if crypto {
@@ -128,7 +156,11 @@ pub fn check_zone(zone: &Zone, now: u64, crypto: bool) -> Vec<String> {
                         .map(|s| verify_rrsig(name, set, &s.rdata, &dnskeys.rdatas, now32))
                         .collect();
                     if !results.iter().any(|r| r.is_ok()) {
-                        let why = results.into_iter().filter_map(|r| r.err()).collect::<Vec<_>>().join("; ");
+                        let why = results
+                            .into_iter()
+                            .filter_map(|r| r.err())
+                            .collect::<Vec<_>>()
+                            .join("; ");
                         problems.push(format!("{name} {}: {why}", rtype::type_name(set.rtype)));
                     }
                 }

@@ -113,7 +113,11 @@ impl Zone {
             if rec.class != rtype::class::IN {
                 problems.push(ZoneProblem {
                     line: line_of(i),
-                    message: format!("{}: class {} is not IN", rec.owner, rtype::class_name(rec.class)),
+                    message: format!(
+                        "{}: class {} is not IN",
+                        rec.owner,
+                        rtype::class_name(rec.class)
+                    ),
                 });
                 continue;
             }
@@ -124,10 +128,17 @@ impl Zone {
                 });
                 continue;
             }
-            if matches!(rec.rtype, t::OPT | t::TSIG | t::TKEY | t::AXFR | t::IXFR | t::ANY) {
+            if matches!(
+                rec.rtype,
+                t::OPT | t::TSIG | t::TKEY | t::AXFR | t::IXFR | t::ANY
+            ) {
                 problems.push(ZoneProblem {
                     line: line_of(i),
-                    message: format!("{}: type {} cannot appear in a zone", rec.owner, rtype::type_name(rec.rtype)),
+                    message: format!(
+                        "{}: type {} cannot appear in a zone",
+                        rec.owner,
+                        rtype::type_name(rec.rtype)
+                    ),
                 });
                 continue;
             }
@@ -186,7 +197,10 @@ impl Zone {
             }),
             Some(s) if s.rdatas.len() != 1 => problems.push(ZoneProblem {
                 line: None,
-                message: format!("zone {origin} has {} SOA records (exactly one allowed)", s.rdatas.len()),
+                message: format!(
+                    "zone {origin} has {} SOA records (exactly one allowed)",
+                    s.rdatas.len()
+                ),
             }),
             _ => {}
         }
@@ -267,11 +281,11 @@ impl Zone {
     /// Replaces the SOA serial.
     pub fn set_serial(&mut self, serial: u32) {
         let origin = self.origin.clone();
-        if let Some(set) = self.nodes.get_mut(&origin).and_then(|n| {
-            n.rrsets
-                .iter_mut()
-                .find(|r| r.rtype == t::SOA)
-        }) {
+        if let Some(set) = self
+            .nodes
+            .get_mut(&origin)
+            .and_then(|n| n.rrsets.iter_mut().find(|r| r.rtype == t::SOA))
+        {
             if let Some(rd) = set.rdatas.first_mut() {
                 if let Some(off) = soa_fields_offset(rd) {
                     rd[off..off + 4].copy_from_slice(&serial.to_be_bytes());
@@ -286,7 +300,12 @@ impl Zone {
         if let Some(apex) = self.nodes.get(&self.origin) {
             if let Some(soa) = apex.get(t::SOA) {
                 for rd in &soa.rdatas {
-                    out.push(Record::new(self.origin.clone(), t::SOA, soa.ttl, rd.clone()));
+                    out.push(Record::new(
+                        self.origin.clone(),
+                        t::SOA,
+                        soa.ttl,
+                        rd.clone(),
+                    ));
                 }
             }
         }
@@ -333,7 +352,9 @@ impl Zone {
 /// SOA fields after MNAME and RNAME: index 0 serial, 1 refresh, 2 retry, 3 expire, 4 minimum.
 pub fn soa_field(rdata: &[u8], idx: usize) -> Option<u32> {
     let off = soa_fields_offset(rdata)? + idx * 4;
-    Some(u32::from_be_bytes(rdata.get(off..off + 4)?.try_into().ok()?))
+    Some(u32::from_be_bytes(
+        rdata.get(off..off + 4)?.try_into().ok()?,
+    ))
 }
 
 fn soa_fields_offset(rdata: &[u8]) -> Option<usize> {

@@ -54,11 +54,22 @@ pub fn ensure_keys(
     for spec in &policy.keys {
         let ks = open_keystore(cfg, &spec.keystore)?;
         let role = role_of(spec.role);
-        let existing = ks.list(&zone.name).map_err(|e| format!("zone {}: {e}", zone.name))?;
+        let existing = ks
+            .list(&zone.name)
+            .map_err(|e| format!("zone {}: {e}", zone.name))?;
         let mut candidates: Vec<StoredKey> = existing
             .into_iter()
-            .filter(|k| k.role == role && k.algorithm == spec.algorithm && k.retired.is_none() && k.removed.is_none())
-            .filter(|k| !out.stored.iter().any(|(_, s)| s.tag == k.tag && s.algorithm == k.algorithm))
+            .filter(|k| {
+                k.role == role
+                    && k.algorithm == spec.algorithm
+                    && k.retired.is_none()
+                    && k.removed.is_none()
+            })
+            .filter(|k| {
+                !out.stored
+                    .iter()
+                    .any(|(_, s)| s.tag == k.tag && s.algorithm == k.algorithm)
+            })
             .collect();
         candidates.sort_by_key(|k| std::cmp::Reverse(k.created));
         let key = match candidates.into_iter().next() {
@@ -66,11 +77,14 @@ pub fn ensure_keys(
             None if create => {
                 let mut k = ks
                     .generate(&zone.name, role, spec.algorithm, now)
-                    .map_err(|e| format!("zone {}: cannot generate a {role} key: {e}", zone.name))?;
+                    .map_err(|e| {
+                        format!("zone {}: cannot generate a {role} key: {e}", zone.name)
+                    })?;
                 k.published = Some(now);
                 k.active = Some(now);
                 k.state = "active".into();
-                ks.save_meta(&k).map_err(|e| format!("zone {}: {e}", zone.name))?;
+                ks.save_meta(&k)
+                    .map_err(|e| format!("zone {}: {e}", zone.name))?;
                 tracing::info!(zone = %zone.name, tag = k.tag, role = %role, algorithm = k.algorithm, "generated key");
                 k
             }
@@ -121,8 +135,13 @@ pub fn nsec3_salt(dir: &Path, len: u8) -> Result<Vec<u8>, String> {
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut salt)
         .map_err(|_| "no randomness for the NSEC3 salt".to_string())?;
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    crate::keystore::write_atomic(dir, "nsec3-salt", data_encoding::HEXLOWER.encode(&salt).as_bytes(), 0o644)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    crate::keystore::write_atomic(
+        dir,
+        "nsec3-salt",
+        data_encoding::HEXLOWER.encode(&salt).as_bytes(),
+        0o644,
+    )
+    .map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(salt)
 }
 

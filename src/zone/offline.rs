@@ -53,9 +53,11 @@ pub fn sign_zone_file(
     }
     let zk = keys::ensure_keys(cfg, zcfg, policy, now, true).map_err(|e| vec![e])?;
     let salt_len = policy.nsec3.as_ref().map(|n| n.salt_length).unwrap_or(0);
-    let salt = keys::nsec3_salt(&keys::zone_state_dir(cfg, &zcfg.name), salt_len).map_err(|e| vec![e])?;
+    let salt =
+        keys::nsec3_salt(&keys::zone_state_dir(cfg, &zcfg.name), salt_len).map_err(|e| vec![e])?;
     let params = keys::sign_params(policy, salt);
-    let signed = signer::sign_zone(&zone, &zk.active, &params, now).map_err(|e| vec![format!("zone {}: {e}", zcfg.name)])?;
+    let signed = signer::sign_zone(&zone, &zk.active, &params, now)
+        .map_err(|e| vec![format!("zone {}: {e}", zcfg.name)])?;
     let problems = verify::check_zone(&signed, now, level == VerifyLevel::Full);
     if !problems.is_empty() {
         return Err(problems

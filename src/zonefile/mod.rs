@@ -277,7 +277,10 @@ fn parse_into(
                         continue;
                     };
                     if depth >= MAX_INCLUDE_DEPTH {
-                        errs.push(err(e.line, format!("$INCLUDE nested deeper than {MAX_INCLUDE_DEPTH}")));
+                        errs.push(err(
+                            e.line,
+                            format!("$INCLUDE nested deeper than {MAX_INCLUDE_DEPTH}"),
+                        ));
                         continue;
                     }
                     let path = {
@@ -300,7 +303,9 @@ fn parse_into(
                     }
                     match std::fs::read(&path) {
                         Ok(t) => parse_into(&t, &path, st, p, errs, depth + 1),
-                        Err(er) => errs.push(err(e.line, format!("$INCLUDE {}: {er}", path.display()))),
+                        Err(er) => {
+                            errs.push(err(e.line, format!("$INCLUDE {}: {er}", path.display())))
+                        }
                     }
                     // RFC 1035 §5.1: the origin reverts after an include
                     st.origin = saved_origin;
@@ -363,10 +368,8 @@ fn parse_record(e: &Entry, st: &mut State) -> Result<Record, String> {
         Some(v) => v,
         None => match st.default_ttl {
             Some(v) => v,
-            None if rtype == t::SOA => soa_field(&rd, 4).unwrap_or(0).min(
-                // the SOA's own TTL defaults to its MINIMUM (BIND, RFC 2308 §4)
-                u32::MAX,
-            ),
+            // the SOA's own TTL defaults to its MINIMUM (BIND, RFC 2308 §4)
+            None if rtype == t::SOA => soa_field(&rd, 4).unwrap_or(0),
             None => st
                 .last_ttl
                 .ok_or("no TTL given and no $TTL or earlier TTL to default to")?,
@@ -384,7 +387,8 @@ fn parse_record(e: &Entry, st: &mut State) -> Result<Record, String> {
 
 /// Loads a zone file into a checked [`Zone`]; errors are `FILE:LINE: message` strings.
 pub fn load_zone(path: &Path, origin: &Name) -> Result<(Zone, Vec<String>), Vec<String>> {
-    let parsed = parse_file(path, origin).map_err(|es| es.iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
+    let parsed = parse_file(path, origin)
+        .map_err(|es| es.iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
     zone_from_parsed(parsed, origin)
 }
 
@@ -428,19 +432,20 @@ pub fn write_records<W: Write>(out: &mut W, records: &[Record]) -> std::io::Resu
 /// Writes a zone as a zone file, SOA first, then canonical order.
 pub fn write_zone<W: Write>(out: &mut W, zone: &Zone) -> std::io::Result<()> {
     let mut line = String::with_capacity(256);
-    let mut emit = |out: &mut W, owner: &Name, rtype: u16, ttl: u32, rd: &[u8]| -> std::io::Result<()> {
-        line.clear();
-        use std::fmt::Write as _;
-        let _ = write!(
-            line,
-            "{}\t{}\tIN\t{}\t{}\n",
-            owner,
-            ttl,
-            rtype::type_name(rtype),
-            rdata::to_text(rtype, rd)
-        );
-        out.write_all(line.as_bytes())
-    };
+    let mut emit =
+        |out: &mut W, owner: &Name, rtype: u16, ttl: u32, rd: &[u8]| -> std::io::Result<()> {
+            line.clear();
+            use std::fmt::Write as _;
+            let _ = writeln!(
+                line,
+                "{}\t{}\tIN\t{}\t{}",
+                owner,
+                ttl,
+                rtype::type_name(rtype),
+                rdata::to_text(rtype, rd)
+            );
+            out.write_all(line.as_bytes())
+        };
     if let Some(apex) = zone.nodes.get(&zone.origin) {
         if let Some(soa) = apex.get(t::SOA) {
             for rd in &soa.rdatas {
@@ -496,8 +501,13 @@ a.b.c AAAA 2001:db8::1
     fn parses_real_world_syntax() {
         let p = parse_str(ZONE, Path::new("t.zone"), &origin()).unwrap();
         let txt: Vec<String> = p.records.iter().map(|r| r.to_string()).collect();
-        assert!(txt.contains(&"www.example.com.\t3600\tIN\tCNAME\texample.com.".to_string()), "{txt:#?}");
-        assert!(txt.contains(&"txt.example.com.\t3600\tIN\tTXT\t\"v=DKIM1; k=rsa; \" \"p=MIGf\"".to_string()));
+        assert!(
+            txt.contains(&"www.example.com.\t3600\tIN\tCNAME\texample.com.".to_string()),
+            "{txt:#?}"
+        );
+        assert!(txt.contains(
+            &"txt.example.com.\t3600\tIN\tTXT\t\"v=DKIM1; k=rsa; \" \"p=MIGf\"".to_string()
+        ));
         assert!(txt.contains(&"esc.example.com.\t3600\tIN\tTXT\t\"a\\\"b\\\\c;\"".to_string()));
         assert!(txt.contains(&"caf\\195\\169.example.com.\t3600\tIN\tA\t192.0.2.2".to_string()));
         assert!(txt.contains(&"sub.example.com.\t3600\tIN\tNS\tns.sub.example.com.".to_string()));
@@ -507,7 +517,12 @@ a.b.c AAAA 2001:db8::1
         // round trip
         let mut out = Vec::new();
         write_records(&mut out, &p.records).unwrap();
-        let again = parse_str(std::str::from_utf8(&out).unwrap(), Path::new("o"), &origin()).unwrap();
+        let again = parse_str(
+            std::str::from_utf8(&out).unwrap(),
+            Path::new("o"),
+            &origin(),
+        )
+        .unwrap();
         assert_eq!(again.records, p.records);
         let (z, w) = zone_from_parsed(p, &origin()).unwrap();
         assert!(w.is_empty());
@@ -516,7 +531,12 @@ a.b.c AAAA 2001:db8::1
 
     #[test]
     fn errors_have_lines() {
-        let e = parse_str("@ SOA a b 1 2 3 4 5\nwww A 1.2.3\n", Path::new("z"), &origin()).unwrap_err();
+        let e = parse_str(
+            "@ SOA a b 1 2 3 4 5\nwww A 1.2.3\n",
+            Path::new("z"),
+            &origin(),
+        )
+        .unwrap_err();
         assert_eq!(e[0].line, 2);
         assert!(e[0].to_string().starts_with("z:2: "), "{}", e[0]);
         let e = parse_str("x TXT \"abc\n", Path::new("z"), &origin()).unwrap_err();
@@ -535,7 +555,10 @@ a.b.c AAAA 2001:db8::1
         assert!(bad("www.example.org. A 1.2.3.4\n").contains("outside the zone"));
         assert!(bad("www CNAME x\nwww A 1.2.3.4\n").contains("CNAME beside other data"));
         let p = parse_str("$TTL 1\nwww A 1.2.3.4\n", Path::new("z"), &origin()).unwrap();
-        assert!(zone_from_parsed(p, &origin()).unwrap_err().join("").contains("no SOA"));
+        assert!(zone_from_parsed(p, &origin())
+            .unwrap_err()
+            .join("")
+            .contains("no SOA"));
         assert!(parse_str("z:\n", Path::new("z"), &origin()).is_err());
     }
 }
