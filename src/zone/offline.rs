@@ -41,7 +41,9 @@ pub fn sign_zone_file(
         .ok_or_else(|| vec![format!("zone {zone_name} is not in the configuration")])?;
     let policy = cfg.policy_for(zcfg);
     let origin = Name::parse(&zcfg.name, None).map_err(|e| vec![e])?;
+    let t0 = std::time::Instant::now();
     let (mut zone, mut warnings) = zonefile::load_zone(input, &origin)?;
+    tracing::debug!(elapsed = ?t0.elapsed(), "zone file read");
     let records_in = zone.record_count();
     let stripped = signer::strip_dnssec(&mut zone);
     if !stripped.is_empty() {
@@ -58,7 +60,9 @@ pub fn sign_zone_file(
     let params = keys::sign_params(policy, salt);
     let signed = signer::sign_zone(&zone, &zk.active, &params, now)
         .map_err(|e| vec![format!("zone {}: {e}", zcfg.name)])?;
+    tracing::debug!(elapsed = ?t0.elapsed(), "signed");
     let problems = verify::check_zone(&signed, now, level == VerifyLevel::Full);
+    tracing::debug!(elapsed = ?t0.elapsed(), "checked");
     if !problems.is_empty() {
         return Err(problems
             .into_iter()
@@ -66,6 +70,7 @@ pub fn sign_zone_file(
             .collect());
     }
     write_zone_atomic(output, &signed).map_err(|e| vec![format!("{}: {e}", output.display())])?;
+    tracing::debug!(elapsed = ?t0.elapsed(), "written");
     Ok(SignReport {
         records_in,
         records_out: signed.record_count(),
