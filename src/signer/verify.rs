@@ -6,7 +6,7 @@ use super::canonical;
 use super::{classify, NameKind};
 use crate::dns::name::Name;
 use crate::dns::rtype::{self, t};
-use crate::zone::data::{RRset, Zone};
+use crate::zone::data::{RRset, Sig, Zone};
 use ring::signature;
 
 /// Verifies one signature over `signed_data` with a DNSKEY RDATA. Unknown algorithms fail.
@@ -117,6 +117,7 @@ pub fn check_zone(zone: &Zone, now: u64, crypto: bool) -> Vec<String> {
         .get(&zone.origin)
         .is_some_and(|n| n.has(t::NSEC3PARAM));
     let mut chain: Vec<(Name, Vec<u8>)> = Vec::new();
+    let mut jobs: Vec<(&Name, &RRset, Vec<&Sig>)> = Vec::new();
     for ((name, node), kind) in zone.nodes.iter().zip(&kinds) {
         if problems.len() > 50 {
             problems.push("… more problems omitted".into());
@@ -128,7 +129,7 @@ pub fn check_zone(zone: &Zone, now: u64, crypto: bool) -> Vec<String> {
                 NameKind::Delegation { .. } => matches!(set.rtype, t::DS | t::NSEC),
                 NameKind::Occluded => false,
             };
-            let sigs: Vec<_> = node.sigs_for(set.rtype).collect();
+            let sigs: Vec<&Sig> = node.sigs_for(set.rtype).collect();
             if !must_sign {
                 if !sigs.is_empty() {
                     problems.push(format!(
@@ -139,8 +140,9 @@ pub fn check_zone(zone: &Zone, now: u64, crypto: bool) -> Vec<String> {
                 continue;
             }
             for alg in &algs {
-                let mine: Vec<_> = sigs
+                let mine: Vec<&Sig> = sigs
                     .iter()
+                    .copied()
                     .filter(|s| s.rdata.get(2) == Some(alg))
                     .collect();
                 if mine.is_empty() {
@@ -151,18 +153,7 @@ pub fn check_zone(zone: &Zone, now: u64, crypto: bool) -> Vec<String> {
                     continue;
                 }
                 if crypto {
-                    let results: Vec<Result<(), String>> = mine
-                        .iter()
-                        .map(|s| verify_rrsig(name, set, &s.rdata, &dnskeys.rdatas, now32))
-                        .collect();
-                    if !results.iter().any(|r| r.is_ok()) {
-                        let why = results
-                            .into_iter()
-                            .filter_map(|r| r.err())
-                            .collect::<Vec<_>>()
-                            .join("; ");
-                        problems.push(format!("{name} {}: {why}", rtype::type_name(set.rtype)));
-                    }
+                    jobs.push((name, set, mine));
                 }
             }
         }
@@ -175,6 +166,7 @@ pub fn check_zone(zone: &Zone, now: u64, crypto: bool) -> Vec<String> {
             problems.push(format!("{name}: no NSEC record"));
         }
     }
+    problems.extend(verify_jobs(&jobs, &dnskeys.rdatas, now32));
     // NSEC chain closure: each next name is the following owner, the last points to the apex
     for (i, (_, rd)) in chain.iter().enumerate() {
         let Some(end) = crate::dns::wire::name_len(rd, 0) else {
@@ -188,4 +180,44 @@ pub fn check_zone(zone: &Zone, now: u64, crypto: bool) -> Vec<String> {
         }
     }
     problems
+}
+
+/// Verifies signature jobs on all cores; returns the problems.
+fn verify_jobs(jobs: &[(&Name, &RRset, Vec<&Sig>)], dnskeys: &[Vec<u8>], now: u32) -> Vec<String> {
+    if jobs.is_empty() {
+        return Vec::new();
+    }
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let chunk = jobs.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = jobs
+            .chunks(chunk)
+            .map(|part| {
+                s.spawn(move || {
+                    let mut out = Vec::new();
+                    for (name, set, sigs) in part {
+                        let results: Vec<Result<(), String>> = sigs
+                            .iter()
+                            .map(|s| verify_rrsig(name, set, &s.rdata, dnskeys, now))
+                            .collect();
+                        if !results.iter().any(|r| r.is_ok()) {
+                            let why = results
+                                .into_iter()
+                                .filter_map(|r| r.err())
+                                .collect::<Vec<_>>()
+                                .join("; ");
+                            out.push(format!("{name} {}: {why}", rtype::type_name(set.rtype)));
+                        }
+                    }
+                    out
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|_| vec!["verifier thread panicked".into()]))
+            .collect()
+    })
 }
