@@ -23,8 +23,9 @@ bash scripts/install-test-deps.sh || { echo "test.sh: installing the peers faile
 step "cargo build --release"
 cargo build --release || { echo "test.sh: build failed" >&2; exit 1; }
 
-step "cargo test --release -- --test-threads=$THREADS"
-cargo test --release -- --test-threads="$THREADS" || failed+=("cargo test")
+step "cargo test --release --no-fail-fast -- --test-threads=$THREADS"
+# --no-fail-fast: a failing unit test must not hide the real-peer tests' results
+cargo test --release --no-fail-fast -- --test-threads="$THREADS" || failed+=("cargo test")
 
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets -- -D warnings || failed+=("cargo clippy")
