@@ -15,13 +15,56 @@ pub const MAX_NAME_LEN: usize = 255;
 pub const MAX_LABEL_LEN: usize = 63;
 
 /// A domain name in uncompressed wire format, case preserved.
+///
+/// Beside the wire form it carries its canonical sort key (see [`sort_key`]), so that ordering
+/// and equality are one `memcmp`: a zone of a million names is sorted and searched many times.
 #[derive(Clone)]
-pub struct Name(Box<[u8]>);
+pub struct Name {
+    /// `wire || key`
+    buf: Box<[u8]>,
+    wire_len: u8,
+}
+
+/// The canonical sort key of a wire name: labels right to left, each lowercased, with the
+/// octets 0x00 and 0x01 escaped as `01 01` and `01 02`, and each label followed by `00`.
+/// Comparing keys as octet strings is exactly the RFC 4034 §6.1 order, and equal keys mean
+/// equal names ignoring ASCII case.
+pub fn sort_key(wire: &[u8], out: &mut Vec<u8>) {
+    let mut offs = [0u8; 128];
+    let n = label_offsets(wire, &mut offs);
+    for i in (0..n).rev() {
+        let p = offs[i] as usize;
+        let len = wire[p] as usize;
+        for &b in &wire[p + 1..p + 1 + len] {
+            match b {
+                0 => out.extend_from_slice(&[1, 1]),
+                1 => out.extend_from_slice(&[1, 2]),
+                b => out.push(b.to_ascii_lowercase()),
+            }
+        }
+        out.push(0);
+    }
+}
 
 impl Name {
+    /// Builds a name from wire bytes already known to be well-formed.
+    fn make(wire: &[u8]) -> Name {
+        let mut buf = Vec::with_capacity(wire.len() * 2);
+        buf.extend_from_slice(wire);
+        sort_key(wire, &mut buf);
+        Name {
+            buf: buf.into_boxed_slice(),
+            wire_len: wire.len() as u8,
+        }
+    }
+
+    fn key(&self) -> &[u8] {
+        &self.buf[self.wire_len as usize..]
+    }
+
     /// The root name `.`.
     pub fn root() -> Name {
-        Name(Box::new([0u8]))
+        Name::make(&[0u8])
     }
 
     /// Builds a name from uncompressed wire bytes, checking the structure.
@@ -45,7 +88,7 @@ impl Name {
         if pos != wire.len() {
             return Err("trailing bytes after the root label".into());
         }
-        Ok(Name(wire.into()))
+        Ok(Name::make(wire))
     }
 
     /// Builds a name from labels (left to right, without the root label).
@@ -65,37 +108,37 @@ impl Name {
         if w.len() > MAX_NAME_LEN {
             return Err("name longer than 255 octets".into());
         }
-        Ok(Name(w.into()))
+        Ok(Name::make(&w))
     }
 
     /// The uncompressed wire form, case preserved.
     pub fn as_wire(&self) -> &[u8] {
-        &self.0
+        &self.buf[..self.wire_len as usize]
     }
 
     /// Wire length in octets.
     pub fn wire_len(&self) -> usize {
-        self.0.len()
+        self.wire_len as usize
     }
 
     /// The canonical wire form (RFC 4034 §6.2): lowercase ASCII.
     pub fn canonical_wire(&self) -> Vec<u8> {
-        self.0.to_ascii_lowercase()
+        self.as_wire().to_ascii_lowercase()
     }
 
     /// A lowercased copy.
     pub fn to_lowercase(&self) -> Name {
-        Name(self.0.to_ascii_lowercase().into())
+        Name::make(&self.as_wire().to_ascii_lowercase())
     }
 
     pub fn is_root(&self) -> bool {
-        self.0.len() == 1
+        self.wire_len == 1
     }
 
     /// Labels left to right, without the root label.
     pub fn labels(&self) -> Labels<'_> {
         Labels {
-            wire: &self.0,
+            wire: self.as_wire(),
             pos: 0,
         }
     }
@@ -117,7 +160,8 @@ impl Name {
 
     /// True when the first label is `*`.
     pub fn is_wildcard(&self) -> bool {
-        self.0.len() >= 2 && self.0[0] == 1 && self.0[1] == b'*'
+        let w = self.as_wire();
+        w.len() >= 2 && w[0] == 1 && w[1] == b'*'
     }
 
     /// The first (leftmost) label, if any.
@@ -130,21 +174,23 @@ impl Name {
         if self.is_root() {
             return None;
         }
-        let skip = 1 + self.0[0] as usize;
-        Some(Name(self.0[skip..].into()))
+        let w = self.as_wire();
+        let skip = 1 + w[0] as usize;
+        Some(Name::make(&w[skip..]))
     }
 
     /// Removes `n` labels from the left.
     pub fn strip_left(&self, n: usize) -> Option<Name> {
+        let w = self.as_wire();
         let mut pos = 0;
         for _ in 0..n {
-            let len = *self.0.get(pos)? as usize;
+            let len = *w.get(pos)? as usize;
             if len == 0 {
                 return None;
             }
             pos += 1 + len;
         }
-        Some(Name(self.0[pos..].into()))
+        Some(Name::make(&w[pos..]))
     }
 
     /// `label.self`.
@@ -152,14 +198,14 @@ impl Name {
         if label.is_empty() || label.len() > MAX_LABEL_LEN {
             return Err(format!("bad label length {}", label.len()));
         }
-        if self.0.len() + 1 + label.len() > MAX_NAME_LEN {
+        if self.wire_len() + 1 + label.len() > MAX_NAME_LEN {
             return Err("name longer than 255 octets".into());
         }
-        let mut w = Vec::with_capacity(self.0.len() + 1 + label.len());
+        let mut w = Vec::with_capacity(self.wire_len() + 1 + label.len());
         w.push(label.len() as u8);
         w.extend_from_slice(label);
-        w.extend_from_slice(&self.0);
-        Ok(Name(w.into()))
+        w.extend_from_slice(self.as_wire());
+        Ok(Name::make(&w))
     }
 
     /// `*.self`.
@@ -169,21 +215,9 @@ impl Name {
 
     /// True if `self` is `other` or below it (case-insensitive).
     pub fn is_subdomain_of(&self, other: &Name) -> bool {
-        let a = &self.0;
-        let b = &other.0;
-        if b.len() > a.len() {
-            return false;
-        }
-        let off = a.len() - b.len();
-        if !a[off..].eq_ignore_ascii_case(b) {
-            return false;
-        }
-        // off must fall on a label boundary
-        let mut pos = 0;
-        while pos < off {
-            pos += 1 + a[pos] as usize;
-        }
-        pos == off
+        // the sort key lists labels right to left, each terminated: a suffix of labels is a
+        // prefix of the key
+        self.key().starts_with(other.key())
     }
 
     /// Parses a name in presentation format (RFC 1035 §5.1): `\X` and `\DDD` escapes, `@` for the
@@ -249,7 +283,7 @@ impl Name {
                     String::from_utf8_lossy(text)
                 )
             })?;
-            wire.extend_from_slice(&origin.0);
+            wire.extend_from_slice(origin.as_wire());
         }
         if wire.len() > MAX_NAME_LEN {
             return Err(format!(
@@ -257,7 +291,7 @@ impl Name {
                 String::from_utf8_lossy(text)
             ));
         }
-        Ok(Name(wire.into()))
+        Ok(Name::make(&wire))
     }
 
     /// Presentation form relative to `origin` when below it (`@` for the origin itself).
@@ -351,7 +385,7 @@ impl fmt::Display for Name {
         if self.is_root() {
             return f.write_str(".");
         }
-        let mut s = String::with_capacity(self.0.len() + 4);
+        let mut s = String::with_capacity(self.wire_len() + 4);
         for l in self.labels() {
             write_label(&mut s, l);
             s.push('.');
@@ -368,16 +402,14 @@ impl fmt::Debug for Name {
 
 impl PartialEq for Name {
     fn eq(&self, other: &Name) -> bool {
-        self.0.eq_ignore_ascii_case(&other.0)
+        self.key() == other.key()
     }
 }
 impl Eq for Name {}
 
 impl Hash for Name {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        for b in self.0.iter() {
-            state.write_u8(b.to_ascii_lowercase());
-        }
+        state.write(self.key());
     }
 }
 
@@ -427,7 +459,7 @@ fn cmp_label(a: &[u8], b: &[u8]) -> Ordering {
 
 impl Ord for Name {
     fn cmp(&self, other: &Name) -> Ordering {
-        canonical_cmp(&self.0, &other.0)
+        self.key().cmp(other.key())
     }
 }
 impl PartialOrd for Name {

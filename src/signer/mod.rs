@@ -452,17 +452,27 @@ fn add_nsec_chain(zone: &mut Zone, kinds: &[NameKind], ttl: u32) {
         bitmaps.push((name.clone(), rdata::encode_bitmap(&mut types)));
     }
     let n = names.len();
-    for (i, (name, bitmap)) in bitmaps.into_iter().enumerate() {
+    let mut bitmaps = bitmaps.into_iter().enumerate().peekable();
+    // one in-order pass over the nodes instead of a lookup per name
+    for (name, node) in zone.nodes.iter_mut() {
+        let Some((i, (bname, _))) = bitmaps.peek() else {
+            break;
+        };
+        if bname != name {
+            continue;
+        }
+        let i = *i;
+        let Some((_, (_, bitmap))) = bitmaps.next() else {
+            break;
+        };
         let next = &names[(i + 1) % n];
         let mut rd = Vec::with_capacity(next.wire_len() + bitmap.len());
         rd.extend_from_slice(next.as_wire());
         rd.extend_from_slice(&bitmap);
-        if let Some(node) = zone.nodes.get_mut(&name) {
-            node.put(RRset {
-                rtype: t::NSEC,
-                ttl,
-                rdatas: vec![rd],
-            });
-        }
+        node.put(RRset {
+            rtype: t::NSEC,
+            ttl,
+            rdatas: vec![rd],
+        });
     }
 }

@@ -109,6 +109,7 @@ impl Zone {
         let mut zone = Zone::new(origin.clone());
         let mut problems = Vec::new();
         let line_of = |i: usize| lines.and_then(|l| l.get(i).copied());
+        let mut cur: Option<(Name, Node)> = None;
         for (i, rec) in records.into_iter().enumerate() {
             if rec.class != rtype::class::IN {
                 problems.push(ZoneProblem {
@@ -142,7 +143,18 @@ impl Zone {
                 });
                 continue;
             }
-            let node = zone.nodes.entry(rec.owner.clone()).or_default();
+            // zone files and transfers group records by owner: keep filling the same node
+            // until the owner changes, instead of a map lookup per record
+            if cur.as_ref().is_none_or(|(n, _)| n != &rec.owner) {
+                if let Some((n, node)) = cur.take() {
+                    merge_node(&mut zone.nodes, n, node);
+                }
+                let existing = zone.nodes.remove(&rec.owner).unwrap_or_default();
+                cur = Some((rec.owner.clone(), existing));
+            }
+            let Some((_, node)) = cur.as_mut() else {
+                continue;
+            };
             if rec.rtype == t::RRSIG {
                 let covered = rec.rrsig_covered().unwrap_or(0);
                 node.sigs.push(Sig {
@@ -188,6 +200,9 @@ impl Zone {
                     },
                 ),
             }
+        }
+        if let Some((n, node)) = cur.take() {
+            merge_node(&mut zone.nodes, n, node);
         }
         // zone-wide rules
         match zone.nodes.get(&origin).and_then(|n| n.get(t::SOA)) {
@@ -347,6 +362,10 @@ impl Zone {
         }
         None
     }
+}
+
+fn merge_node(nodes: &mut BTreeMap<Name, Node>, name: Name, node: Node) {
+    nodes.insert(name, node);
 }
 
 /// SOA fields after MNAME and RNAME: index 0 serial, 1 refresh, 2 retry, 3 expire, 4 minimum.
