@@ -20,9 +20,12 @@
 
 use super::data::Zone;
 use super::keys;
+use crate::auth::Keyring;
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Config, Policy, SerialPolicy, ZoneConfig, ZoneSource};
+use crate::config::{AclEntry, Config, Policy, SerialPolicy, ZoneConfig, ZoneSource};
 use crate::dns::name::Name;
+use crate::publisher::server::Server;
+use crate::publisher::{Publisher, Served};
 use crate::signer::{self, verify};
 use crate::zonefile;
 use serde::{Deserialize, Serialize};
@@ -38,13 +41,6 @@ pub const FILE_DEBOUNCE: Duration = Duration::from_millis(400);
 /// After a failed signing or load, try again after this long (a broken file is retried when it
 /// changes anyway).
 pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(60);
-
-/// Where signed versions go: the publisher (and, through it, NOTIFY to secondaries).
-pub trait Outlet: Send + Sync {
-    /// Serves `signed` for `zone` from now on (replacing the previous version whole), and
-    /// announces it to the zone's `notify` targets when `announce` is set.
-    fn publish(&self, zone: &ZoneConfig, signed: Arc<Zone>, announce: bool);
-}
 
 /// What survives a restart besides the signed zone file itself.
 #[derive(Serialize, Deserialize, Debug, Clone, Default)]
@@ -137,8 +133,8 @@ struct ZoneTask {
     origin: Name,
     dir: PathBuf,
     state: ZoneState,
-    current: Option<Arc<Zone>>,
-    outlet: Arc<dyn Outlet>,
+    current: Option<Arc<Served>>,
+    publisher: Arc<Publisher>,
     clock: Arc<dyn Clock>,
 }
 
@@ -168,10 +164,8 @@ impl ZoneTask {
                     tracing::warn!(zone = %self.zone.name, "stored signed copy has expired signatures; not serving it");
                     return;
                 }
-                let z = Arc::new(z);
                 tracing::info!(zone = %self.zone.name, serial = state.signed_serial, "serving the stored signed copy");
-                self.outlet.publish(&self.zone, z.clone(), false);
-                self.current = Some(z);
+                self.publish(z, false);
                 self.state = state;
             }
             Err(e) => {
@@ -227,7 +221,7 @@ impl ZoneTask {
     }
 
     fn resign_due(&self, now: u64) -> bool {
-        match self.current.as_ref().and_then(|z| earliest_expiry(z)) {
+        match self.current.as_ref().and_then(|s| earliest_expiry(&s.zone)) {
             None => true,
             Some(e) => {
                 let refresh = self.policy().signatures_refresh.min(u32::MAX as u64) as u32;
@@ -238,7 +232,7 @@ impl ZoneTask {
 
     fn next_wakeup(&self) -> Duration {
         let now = self.clock.now() as u32;
-        match self.current.as_ref().and_then(|z| earliest_expiry(z)) {
+        match self.current.as_ref().and_then(|s| earliest_expiry(&s.zone)) {
             None => RETRY_AFTER_FAILURE,
             Some(e) => {
                 let refresh = self.policy().signatures_refresh.min(u32::MAX as u64) as u32;
@@ -249,7 +243,12 @@ impl ZoneTask {
         }
     }
 
-    async fn sign_and_publish(&mut self, mut unsigned: Zone, digest: String, now: u64) -> Result<(), String> {
+    async fn sign_and_publish(
+        &mut self,
+        mut unsigned: Zone,
+        digest: String,
+        now: u64,
+    ) -> Result<(), String> {
         let policy = self.policy().clone();
         let upstream = unsigned.serial().unwrap_or(0);
         let prev = self.current.as_ref().map(|_| self.state.signed_serial);
@@ -263,7 +262,8 @@ impl ZoneTask {
             let salt_len = policy.nsec3.as_ref().map(|n| n.salt_length).unwrap_or(0);
             let salt = keys::nsec3_salt(&dir, salt_len)?;
             let params = keys::sign_params(&policy, salt);
-            let signed = signer::sign_zone(&unsigned, &zk.active, &params, now).map_err(|e| e.to_string())?;
+            let signed = signer::sign_zone(&unsigned, &zk.active, &params, now)
+                .map_err(|e| e.to_string())?;
             let problems = verify::check_zone(&signed, now, true);
             if !problems.is_empty() {
                 return Err(format!("self-check failed: {}", problems.join("; ")));
@@ -281,13 +281,34 @@ impl ZoneTask {
             signed_at: now,
         };
         let json = serde_json::to_vec_pretty(&state).map_err(|e| e.to_string())?;
-        crate::keystore::write_atomic(&self.dir, "state.json", &json, 0o644).map_err(|e| e.to_string())?;
-        let signed = Arc::new(signed);
-        tracing::info!(zone = %self.zone.name, serial, records = signed.record_count(), "published signed zone");
-        self.outlet.publish(&self.zone, signed.clone(), true);
-        self.current = Some(signed);
+        crate::keystore::write_atomic(&self.dir, "state.json", &json, 0o644)
+            .map_err(|e| e.to_string())?;
+        tracing::info!(zone = %self.zone.name, serial, records = signed.record_count(), "signed");
+        self.publish(signed, true);
         self.state = state;
         Ok(())
+    }
+
+    /// Serves `signed` from now on (replacing the previous version whole) and, with
+    /// `announce`, sends NOTIFY to the zone's `notify` targets, signed with the first TSIG key
+    /// of its `allow-transfer` list (the key the secondaries transfer with) when there is one.
+    fn publish(&mut self, signed: Zone, announce: bool) {
+        let served = Arc::new(
+            Served::new(signed, self.zone.allow_transfer.clone())
+                .with_allow_notify(self.zone.allow_notify.clone()),
+        );
+        self.publisher.publish(served.clone());
+        self.current = Some(served);
+        if announce && !self.zone.notify.is_empty() {
+            let key = self.zone.allow_transfer.iter().find_map(|a| match a {
+                AclEntry::Key(k) => Name::parse(k, None)
+                    .ok()
+                    .and_then(|n| self.publisher.keys().get(&n).cloned()),
+                _ => None,
+            });
+            self.publisher
+                .notify(&self.origin, self.zone.notify.clone(), key);
+        }
     }
 }
 
@@ -304,7 +325,7 @@ pub enum ZoneCmd {
 pub async fn zone_task(
     cfg: Arc<Config>,
     zone: ZoneConfig,
-    outlet: Arc<dyn Outlet>,
+    publisher: Arc<Publisher>,
     clock: Arc<dyn Clock>,
     mut rx: mpsc::Receiver<ZoneCmd>,
 ) {
@@ -323,7 +344,7 @@ pub async fn zone_task(
         dir,
         state: ZoneState::default(),
         current: None,
-        outlet,
+        publisher,
         clock,
     };
     t.restore();
@@ -359,12 +380,13 @@ pub fn watch_files(
     })
     .map_err(|e| format!("cannot watch zone files: {e}"))?;
     let mut dirs: Vec<PathBuf> = Vec::new();
-    let canon: Vec<(PathBuf, mpsc::Sender<ZoneCmd>)> = files
-        .into_iter()
-        .map(|(p, s)| (absolute(&p), s))
-        .collect();
+    let canon: Vec<(PathBuf, mpsc::Sender<ZoneCmd>)> =
+        files.into_iter().map(|(p, s)| (absolute(&p), s)).collect();
     for (p, _) in &canon {
-        let d = p.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+        let d = p
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
         if !dirs.contains(&d) {
             watcher
                 .watch(&d, notify::RecursiveMode::NonRecursive)
@@ -410,20 +432,21 @@ fn absolute(p: &Path) -> PathBuf {
     }
 }
 
-/// Placeholder outlet until the publisher is wired: logs what would be served.
-struct LogOutlet;
-
-impl Outlet for LogOutlet {
-    fn publish(&self, zone: &ZoneConfig, signed: Arc<Zone>, _announce: bool) {
-        tracing::info!(zone = %zone.name, serial = signed.serial().unwrap_or(0), "publish");
-    }
-}
-
-/// `signet serve`.
+/// `signet serve`: binds the listeners (a failure is a one-line reason), starts one task per
+/// zone and the file watcher, and runs until SIGTERM/SIGINT.
 pub async fn run(cfg: Config) -> Result<(), String> {
     let cfg = Arc::new(cfg);
-    let outlet: Arc<dyn Outlet> = Arc::new(LogOutlet);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let publisher = Arc::new(Publisher::new(clock.clone()));
+    publisher.set_keys(Keyring::from_config(cfg.tsig.values())?);
+    let server = Server::bind(&cfg.server.listen, publisher.clone())
+        .await
+        .map_err(|e| format!("cannot listen on {:?}: {e}", cfg.server.listen))?;
+    for a in server.local_addrs() {
+        tracing::info!(address = %a, "listening");
+    }
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let server_task = tokio::spawn(server.run(stop_rx));
     let mut files = Vec::new();
     let mut senders = Vec::new();
     for z in &cfg.zones {
@@ -432,11 +455,19 @@ pub async fn run(cfg: Config) -> Result<(), String> {
             files.push((p.clone(), tx.clone()));
         }
         senders.push(tx);
-        tokio::spawn(zone_task(cfg.clone(), z.clone(), outlet.clone(), clock.clone(), rx));
+        tokio::spawn(zone_task(
+            cfg.clone(),
+            z.clone(),
+            publisher.clone(),
+            clock.clone(),
+            rx,
+        ));
     }
     let _watcher = watch_files(files)?;
     shutdown_signal().await;
     tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(5), server_task).await;
     Ok(())
 }
 
@@ -467,10 +498,19 @@ mod tests {
         assert_eq!(next_serial(SerialPolicy::Increment, None, 5, 0), 5);
         assert_eq!(next_serial(SerialPolicy::Increment, Some(5), 5, 0), 6);
         assert_eq!(next_serial(SerialPolicy::Increment, Some(5), 9, 0), 9);
-        assert_eq!(next_serial(SerialPolicy::Increment, Some(u32::MAX), 3, 0), 3);
+        assert_eq!(
+            next_serial(SerialPolicy::Increment, Some(u32::MAX), 3, 0),
+            3
+        );
         assert_eq!(next_serial(SerialPolicy::UnixTime, Some(10), 3, 1000), 1000);
-        assert_eq!(next_serial(SerialPolicy::UnixTime, Some(2000), 3, 1000), 2001);
-        assert_eq!(next_serial(SerialPolicy::DateSerial, None, 3, 1_704_067_200), 2024010100);
+        assert_eq!(
+            next_serial(SerialPolicy::UnixTime, Some(2000), 3, 1000),
+            2001
+        );
+        assert_eq!(
+            next_serial(SerialPolicy::DateSerial, None, 3, 1_704_067_200),
+            2024010100
+        );
         assert_eq!(next_serial(SerialPolicy::Keep, Some(7), 3, 0), 3);
     }
 }
