@@ -533,3 +533,6 @@ fn error_response(req: &Header, q: Option<&Question>, rc: u16, edns: Option<&Edn
     }
     finish(w, rc, edns, None, 0)
 }
+
+#[cfg(test)]
+mod tests;
