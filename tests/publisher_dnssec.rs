@@ -55,6 +55,8 @@ txt         TXT   "hello world"
 cname       CNAME www
 cname-chain CNAME cname
 cname-nx    CNAME nothere
+*.wcname    CNAME www
+ext         CNAME www.example.org.
 dn          DNAME target
 host.target A     192.0.2.77
 a.b.ent     A     192.0.2.88
@@ -198,6 +200,7 @@ fn all_answer_kinds(label: &str, denial: Denial, opt_out: bool) {
     check(&s, "cname.example.test", "A", "NOERROR", Validated);
     check(&s, "cname-chain.example.test", "AAAA", "NOERROR", Validated);
     check(&s, "cname-nx.example.test", "A", "NXDOMAIN", cover);
+    check(&s, "a.wcname.example.test", "A", "NOERROR", cover);
     // DNAME
     check(&s, "host.dn.example.test", "A", "NOERROR", Validated);
     // signed delegation: DS from the parent, data from the child
@@ -278,6 +281,16 @@ fn all_answer_kinds(label: &str, denial: Denial, opt_out: bool) {
     // negative answers: SOA TTL = min(SOA TTL, MINIMUM) = 300
     assert!(
         d.contains("AUTHORITY SECTION:\nexample.test. 300 IN SOA ns1.example.test."),
+        "{d}"
+    );
+    // a CNAME out of the zone: the CNAME alone, authoritative
+    let d = norm(&dig_at(s.running.port, &["ext.example.test", "A"]));
+    assert!(
+        d.contains("flags: qr aa") && d.contains("ANSWER: 1,"),
+        "{d}"
+    );
+    assert!(
+        d.contains("\next.example.test. 300 IN CNAME www.example.org."),
         "{d}"
     );
     // not our zone
