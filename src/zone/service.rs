@@ -373,6 +373,14 @@ pub fn watch_files(
     let (tx, mut rx) = mpsc::unbounded_channel::<PathBuf>();
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         if let Ok(ev) = res {
+            // our own reading of the file raises open/access/close-nowrite events: reacting
+            // to those would reload forever
+            if matches!(
+                ev.kind,
+                notify::EventKind::Access(_) | notify::EventKind::Other
+            ) {
+                return;
+            }
             for p in ev.paths {
                 let _ = tx.send(p);
             }
