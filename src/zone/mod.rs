@@ -4,3 +4,4 @@ pub mod data;
 pub mod keys;
 pub mod offline;
 pub mod service;
+pub mod status;

@@ -20,6 +20,7 @@
 
 use super::data::Zone;
 use super::keys;
+use super::status::{ZoneCmd, ZoneCmdKind};
 use crate::auth::Keyring;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{AclEntry, Config, Policy, SerialPolicy, ZoneConfig, ZoneSource};
@@ -312,15 +313,6 @@ impl ZoneTask {
     }
 }
 
-/// Commands to a zone task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ZoneCmd {
-    /// The input changed (or may have): reload and sign if it did.
-    Reload,
-    /// Re-sign everything now.
-    Resign,
-}
-
 /// Runs one zone until `rx` closes.
 pub async fn zone_task(
     cfg: Arc<Config>,
@@ -353,8 +345,13 @@ pub async fn zone_task(
         tokio::select! {
             cmd = rx.recv() => match cmd {
                 None => return,
-                Some(ZoneCmd::Reload) => wait = t.refresh(false).await,
-                Some(ZoneCmd::Resign) => wait = t.refresh(true).await,
+                Some(cmd) => {
+                    let force = matches!(cmd.kind, ZoneCmdKind::Resign | ZoneCmdKind::Retransfer);
+                    wait = t.refresh(force).await;
+                    if let Some(r) = cmd.reply {
+                        let _ = r.send(Ok(format!("serial {}", t.state.signed_serial)));
+                    }
+                }
             },
             _ = tokio::time::sleep(wait) => {
                 wait = t.refresh(false).await;
@@ -412,7 +409,7 @@ pub fn watch_files(
                     Ok(v) => v,
                     Err(_) => {
                         for i in pending.drain(..) {
-                            let _ = canon[i].1.try_send(ZoneCmd::Reload);
+                            let _ = canon[i].1.try_send(ZoneCmd::new(ZoneCmdKind::Reload));
                         }
                         continue;
                     }

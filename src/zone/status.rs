@@ -1,0 +1,169 @@
+//! What a zone task reports about itself, and how the rest of signet talks to it.
+//!
+//! Every zone task publishes a [`ZoneStatus`] through a `watch` channel after each change of
+//! state; the control socket reads that (never a value echoed from a request), and sends
+//! [`ZoneCmd`]s with a reply channel so that an operator command answers with the outcome the
+//! zone task actually reached.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::RwLock;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// A key as `signet status` / `signet keys` show it.
+#[derive(Serialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct KeyStatus {
+    pub tag: u16,
+    pub role: String,
+    pub algorithm: u8,
+    pub keystore: String,
+    /// Free-form key state (KASP, issue 5).
+    pub state: String,
+    pub created: u64,
+    pub published: Option<u64>,
+    pub active: Option<u64>,
+    pub retired: Option<u64>,
+    pub removed: Option<u64>,
+}
+
+/// One scheduled event of a zone (Knot's per-zone events; `signet status` prints them).
+#[derive(Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct ScheduledEvent {
+    /// `refresh`, `retry`, `expire`, `resign`, …
+    pub event: String,
+    /// Unix seconds.
+    pub at: u64,
+}
+
+/// The real state of one zone.
+#[derive(Serialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct ZoneStatus {
+    pub zone: String,
+    /// `file PATH` or `primaries A, B`.
+    pub source: String,
+    /// Serial of the unsigned input currently used.
+    pub upstream_serial: Option<u32>,
+    /// Serial of the signed version being served.
+    pub signed_serial: Option<u32>,
+    /// Whether a signed version is being served.
+    pub served: bool,
+    /// Unix time of the last refresh attempt (load of the file, or SOA/transfer upstream).
+    pub last_refresh: Option<u64>,
+    /// `ok`, `up to date`, or the error.
+    pub last_refresh_result: Option<String>,
+    /// Unix time of the last successful refresh.
+    pub last_success: Option<u64>,
+    pub next_refresh: Option<u64>,
+    /// When the upstream copy expires (SOA EXPIRE after the last successful refresh).
+    pub upstream_expires: Option<u64>,
+    /// Upstream silent past EXPIRE: still served (keep-serving) but stale.
+    pub stale: bool,
+    /// Earliest RRSIG expiration in the served version.
+    pub earliest_signature_expiry: Option<u64>,
+    pub next_resign: Option<u64>,
+    pub keys: Vec<KeyStatus>,
+    /// The zone's schedule, soonest first.
+    pub events: Vec<ScheduledEvent>,
+}
+
+/// What an operator (or the file watcher, or a NOTIFY) asks a zone task to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ZoneCmdKind {
+    /// The input may have changed: reload / refresh, sign if it did.
+    Reload,
+    /// Transfer the whole zone from upstream now (AXFR), then sign.
+    Retransfer,
+    /// Re-sign everything now.
+    Resign,
+    /// Send NOTIFY to the secondaries now.
+    Notify,
+}
+
+/// A command and, optionally, where to send its outcome.
+#[derive(Debug)]
+pub struct ZoneCmd {
+    pub kind: ZoneCmdKind,
+    pub reply: Option<oneshot::Sender<Result<String, String>>>,
+}
+
+impl ZoneCmd {
+    pub fn new(kind: ZoneCmdKind) -> ZoneCmd {
+        ZoneCmd { kind, reply: None }
+    }
+}
+
+/// How to reach one zone task.
+#[derive(Clone)]
+pub struct ZoneHandle {
+    pub status: watch::Receiver<ZoneStatus>,
+    pub cmd: mpsc::Sender<ZoneCmd>,
+}
+
+/// All zone tasks by zone name (lowercase, absolute).
+#[derive(Default)]
+pub struct Registry {
+    zones: RwLock<BTreeMap<String, ZoneHandle>>,
+}
+
+impl Registry {
+    pub fn new() -> Registry {
+        Registry::default()
+    }
+
+    pub fn insert(&self, zone: &str, h: ZoneHandle) {
+        if let Ok(mut z) = self.zones.write() {
+            z.insert(normalise(zone), h);
+        }
+    }
+
+    pub fn remove(&self, zone: &str) -> Option<ZoneHandle> {
+        self.zones.write().ok()?.remove(&normalise(zone))
+    }
+
+    pub fn get(&self, zone: &str) -> Option<ZoneHandle> {
+        self.zones.read().ok()?.get(&normalise(zone)).cloned()
+    }
+
+    /// Zone names, sorted.
+    pub fn names(&self) -> Vec<String> {
+        self.zones
+            .read()
+            .map(|z| z.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Current status of every zone.
+    pub fn statuses(&self) -> Vec<ZoneStatus> {
+        self.zones
+            .read()
+            .map(|z| z.values().map(|h| h.status.borrow().clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Sends a command and waits for the zone task's answer.
+    pub async fn command(&self, zone: &str, kind: ZoneCmdKind) -> Result<String, String> {
+        let h = self
+            .get(zone)
+            .ok_or_else(|| format!("zone {zone} is not configured"))?;
+        let (tx, rx) = oneshot::channel();
+        h.cmd
+            .send(ZoneCmd {
+                kind,
+                reply: Some(tx),
+            })
+            .await
+            .map_err(|_| format!("zone {zone}: its task has stopped"))?;
+        rx.await
+            .map_err(|_| format!("zone {zone}: its task stopped before answering"))?
+    }
+}
+
+/// `Example.COM` → `example.com.`
+pub fn normalise(zone: &str) -> String {
+    let mut z = zone.to_ascii_lowercase();
+    if !z.ends_with('.') {
+        z.push('.');
+    }
+    z
+}
