@@ -171,9 +171,20 @@ pub enum Reply {
     Transfer(xfr::Transfer),
 }
 
+/// Who may NOTIFY a zone we follow (set by the zone's task, whether or not the zone is served
+/// yet): the source must match `acl` AND, when `key` is set, the NOTIFY must be signed with
+/// that TSIG key (issue 3: "accepted only from the primaries or allow-notify, and with the
+/// TSIG key when one is configured").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyPolicy {
+    pub acl: Vec<AclEntry>,
+    pub key: Option<Name>,
+}
+
 /// The served zones, the TSIG keys and the NOTIFY hook. Share it as `Arc<Publisher>`.
 pub struct Publisher {
     zones: ArcSwap<HashMap<Name, Arc<Served>>>,
+    notify_policies: ArcSwap<HashMap<Name, NotifyPolicy>>,
     keys: ArcSwap<Keyring>,
     clock: Arc<dyn Clock>,
     notify_hook: Option<mpsc::Sender<NotifyIn>>,
@@ -183,6 +194,7 @@ impl Publisher {
     pub fn new(clock: Arc<dyn Clock>) -> Publisher {
         Publisher {
             zones: ArcSwap::from_pointee(HashMap::new()),
+            notify_policies: ArcSwap::from_pointee(HashMap::new()),
             keys: ArcSwap::from_pointee(Keyring::new()),
             clock,
             notify_hook: None,
@@ -194,6 +206,23 @@ impl Publisher {
     pub fn with_notify_hook(mut self, tx: mpsc::Sender<NotifyIn>) -> Publisher {
         self.notify_hook = Some(tx);
         self
+    }
+
+    /// Sets (or with `None` removes) who may NOTIFY `origin`; see [`NotifyPolicy`]. Without a
+    /// policy, the served zone's `allow_notify` decides.
+    pub fn set_notify_policy(&self, origin: &Name, policy: Option<NotifyPolicy>) {
+        self.notify_policies.rcu(|m| {
+            let mut m = HashMap::clone(m);
+            match &policy {
+                Some(p) => {
+                    m.insert(origin.clone(), p.clone());
+                }
+                None => {
+                    m.remove(origin);
+                }
+            }
+            m
+        });
     }
 
     /// Replaces the TSIG keys (configuration reload).
@@ -361,11 +390,16 @@ impl Publisher {
             return Reply::One(ctx.simple(rcode::FORMERR, false));
         };
         let key = ctx.verified.as_ref().map(|v| v.key.name.clone());
-        let served = self.get(&q.name);
         let ok = q.qtype == t::SOA
-            && served
-                .as_ref()
-                .is_some_and(|s| allowed(&s.allow_notify, ctx.src.ip(), key.as_ref()));
+            && match self.notify_policies.load().get(&q.name) {
+                Some(p) => {
+                    allowed(&p.acl, ctx.src.ip(), key.as_ref())
+                        && p.key.as_ref().is_none_or(|want| key.as_ref() == Some(want))
+                }
+                None => self
+                    .get(&q.name)
+                    .is_some_and(|s| allowed(&s.allow_notify, ctx.src.ip(), key.as_ref())),
+            };
         if !ok {
             tracing::warn!(zone = %q.name, client = %ctx.src, key = ?key.as_ref().map(|k| k.to_string()),
                 "NOTIFY refused (zone not served or not in allow-notify)");
