@@ -2,9 +2,6 @@
 
 use crate::config::{self, Config, ZoneSource};
 use crate::dns::name::Name;
-use crate::dns::rdata;
-use crate::dns::rtype::t;
-use crate::keystore;
 use crate::zone::keys;
 use crate::zonefile;
 use std::path::Path;
@@ -63,10 +60,12 @@ pub fn check(path: &Path) -> ExitCode {
     }
 }
 
-/// `signet ds ZONE`: DS records for the zone's KSK/CSK keys, in presentation format, one per
-/// digest type of the policy's `cds-digest-types`. Read from the keystore, which is where the
-/// keys really are.
-pub fn ds(cfg: &Config, zone: &str) -> Result<Vec<String>, String> {
+/// `signet ds --offline ZONE`: DS records for the zone's active KSK/CSK keys as the keystore
+/// holds them (creating keys if there are none, like `sign-zone`), one per digest type of the
+/// policy's `cds-digest-types`, with the policy's DNSKEY TTL. Without `--offline`, `signet ds`
+/// asks the running server, which computes them from the DNSKEY RRset it serves
+/// ([`crate::control`]).
+pub fn ds(cfg: &Config, zone: &str) -> Result<Vec<crate::control::DsRecord>, String> {
     let zcfg = cfg
         .zone(zone)
         .ok_or_else(|| format!("zone {zone} is not in the configuration"))?;
@@ -74,20 +73,18 @@ pub fn ds(cfg: &Config, zone: &str) -> Result<Vec<String>, String> {
     let now = crate::clock::Clock::now(&crate::clock::SystemClock);
     let zk = keys::ensure_keys(cfg, zcfg, policy, now, false)?;
     let origin = Name::parse(&zcfg.name, None)?;
-    let mut out = Vec::new();
-    for k in zk.active.iter().filter(|k| k.signs_keys) {
-        for dt in &policy.cds_digest_types {
-            let rd = keystore::ds_rdata(&origin.canonical_wire(), &k.dnskey, *dt)
-                .ok_or_else(|| format!("digest type {dt} is not supported"))?;
-            out.push(format!(
-                "{}\t{}\tIN\tDS\t{}",
-                origin,
-                policy.dnskey_ttl,
-                rdata::to_text(t::DS, &rd)
-            ));
-        }
-    }
-    Ok(out)
+    let dnskeys: Vec<Vec<u8>> = zk
+        .active
+        .iter()
+        .filter(|k| k.signs_keys)
+        .map(|k| k.dnskey.clone())
+        .collect();
+    crate::control::ds_records(
+        &origin,
+        u32::try_from(policy.dnskey_ttl).unwrap_or(u32::MAX),
+        &dnskeys,
+        &policy.cds_digest_types,
+    )
 }
 
 /// `signet serve`: run until SIGTERM/SIGINT.

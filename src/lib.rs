@@ -36,6 +36,7 @@ pub mod auth;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod control;
 pub mod dns;
 pub mod keystore;
 pub mod publisher;

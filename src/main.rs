@@ -1,7 +1,17 @@
 //! The `signet` command line: parse, load the configuration, call into the library.
+//!
+//! `serve`, `check` and `sign-zone` work on their own. `status`, `keys`, `ds`, `retransfer`,
+//! `resign`, `notify` and `reload` talk to the running server over its control socket
+//! ([`signet::control`]; the path comes from `-c FILE`'s `[server] control`, or `--socket`) and
+//! print what the server reports; `--json` prints the server's answer as it came. They exit 1,
+//! with the reason on stderr, when the server answers with an error or cannot be reached.
+//! `ds --offline` computes the DS from the keystore without a server.
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde_json::Value;
 use signet::clock::{Clock, SystemClock};
+use signet::control::client::{self, Client};
+use signet::control::{format, Request};
 use signet::zone::offline::{self, VerifyLevel};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,12 +60,104 @@ enum Cmd {
         #[arg(long)]
         time: Option<u64>,
     },
-    /// The DS records the parent should hold for the zone's KSK/CSK.
-    Ds {
-        #[arg(short, long, default_value = "conf/signet.toml")]
-        config: PathBuf,
+    /// Per zone: serials, refresh state, upstream expiry, signatures, keys, scheduled events.
+    Status {
+        #[command(flatten)]
+        conn: Conn,
+        /// Only this zone (default: every zone).
+        zone: Option<String>,
+    },
+    /// The zone's keys: tag, role, algorithm, keystore, state and timing.
+    Keys {
+        #[command(flatten)]
+        conn: Conn,
         zone: String,
     },
+    /// The DS records the parent should hold now, from the DNSKEY RRset being served.
+    Ds {
+        #[command(flatten)]
+        conn: Conn,
+        zone: String,
+        /// Do not ask the server: compute the DS from the keystore's active KSK/CSK (for a
+        /// zone that is not served yet, e.g. before the first `signet serve`).
+        #[arg(long)]
+        offline: bool,
+    },
+    /// Transfer the whole zone from upstream now, then sign it.
+    Retransfer {
+        #[command(flatten)]
+        conn: Conn,
+        zone: String,
+    },
+    /// Re-sign the whole zone now.
+    Resign {
+        #[command(flatten)]
+        conn: Conn,
+        zone: String,
+    },
+    /// Send NOTIFY for the zone to its secondaries now.
+    Notify {
+        #[command(flatten)]
+        conn: Conn,
+        zone: String,
+    },
+    /// Reread the configuration (like SIGHUP).
+    Reload {
+        #[command(flatten)]
+        conn: Conn,
+    },
+}
+
+/// How the operator commands reach the running server.
+#[derive(Args)]
+struct Conn {
+    /// The configuration of the running server (read only to find its control socket).
+    #[arg(short, long, default_value = "conf/signet.toml")]
+    config: PathBuf,
+    /// The control socket, instead of the one named in the configuration.
+    #[arg(long)]
+    socket: Option<PathBuf>,
+    /// Print the server's JSON answer (`data`) instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+impl Conn {
+    fn client(&self) -> Result<Client, ExitCode> {
+        match &self.socket {
+            Some(s) => Ok(Client::new(s).with_config_hint(&self.config)),
+            None => {
+                let cfg = load_config(&self.config)?;
+                Ok(Client::new(&cfg.server.control).with_config_hint(&self.config))
+            }
+        }
+    }
+
+    /// Sends one request and prints the answer: `--json` verbatim, else `human(data)`.
+    fn run(&self, cmd: &str, zone: Option<&str>, human: impl Fn(&Value) -> String) -> ExitCode {
+        let client = match self.client() {
+            Ok(c) => c,
+            Err(e) => return e,
+        };
+        let timeout = match cmd {
+            "status" | "keys" | "ds" => client::QUERY_TIMEOUT,
+            _ => client::COMMAND_DEADLINE,
+        };
+        match client.call(&Request::new(cmd, zone), timeout) {
+            Ok(data) => {
+                if self.json {
+                    println!("{data}");
+                } else {
+                    print!("{}", human(&data));
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("signet {cmd}: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    }
 }
 
 fn init_logging() {
@@ -122,23 +224,45 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Cmd::Ds { config, zone } => {
-            let cfg = match load_config(&config) {
+        Cmd::Ds {
+            conn,
+            zone,
+            offline: true,
+        } => {
+            let cfg = match load_config(&conn.config) {
                 Ok(c) => c,
                 Err(e) => return e,
             };
             match signet::commands::ds(&cfg, &zone) {
-                Ok(lines) => {
-                    for l in lines {
-                        println!("{l}");
+                Ok(records) => {
+                    if conn.json {
+                        let zone = signet::zone::status::normalise(&zone);
+                        println!("{}", serde_json::json!({ "zone": zone, "ds": records }));
+                    } else {
+                        for r in records {
+                            println!("{}", r.record);
+                        }
                     }
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
-                    eprintln!("{e}");
+                    eprintln!("signet ds: {e}");
                     ExitCode::FAILURE
                 }
             }
         }
+        Cmd::Ds { conn, zone, .. } => conn.run("ds", Some(&zone), format::ds),
+        Cmd::Status { conn, zone } => conn.run("status", zone.as_deref(), format::status),
+        Cmd::Keys { conn, zone } => conn.run("keys", Some(&zone), format::keys),
+        Cmd::Retransfer { conn, zone } => conn.run("retransfer", Some(&zone), |d| {
+            format::command("retransfer", d)
+        }),
+        Cmd::Resign { conn, zone } => {
+            conn.run("resign", Some(&zone), |d| format::command("resign", d))
+        }
+        Cmd::Notify { conn, zone } => {
+            conn.run("notify", Some(&zone), |d| format::command("notify", d))
+        }
+        Cmd::Reload { conn } => conn.run("reload", None, format::reload),
     }
 }
