@@ -205,13 +205,23 @@ pub fn sign_zone(
     params: &SignParams,
     now: u64,
 ) -> Result<Zone, SignError> {
+    sign_zone_owned(unsigned.clone(), keys, params, now)
+}
+
+/// As [`sign_zone`], consuming the unsigned zone (no copy of a large zone).
+pub fn sign_zone_owned(
+    unsigned: Zone,
+    keys: &[ActiveKey],
+    params: &SignParams,
+    now: u64,
+) -> Result<Zone, SignError> {
     if !keys.iter().any(|k| k.signs_keys) {
         return Err(SignError::NoKeys("to sign the DNSKEY RRset (KSK or CSK)"));
     }
     if !keys.iter().any(|k| k.signs_zone) {
         return Err(SignError::NoKeys("to sign the zone (ZSK or CSK)"));
     }
-    let mut zone = unsigned.clone();
+    let mut zone = unsigned;
     let origin = zone.origin.clone();
     let dttl = denial_ttl(&zone);
     {

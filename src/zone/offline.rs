@@ -58,7 +58,7 @@ pub fn sign_zone_file(
     let salt =
         keys::nsec3_salt(&keys::zone_state_dir(cfg, &zcfg.name), salt_len).map_err(|e| vec![e])?;
     let params = keys::sign_params(policy, salt);
-    let signed = signer::sign_zone(&zone, &zk.active, &params, now)
+    let signed = signer::sign_zone_owned(zone, &zk.active, &params, now)
         .map_err(|e| vec![format!("zone {}: {e}", zcfg.name)])?;
     tracing::debug!(elapsed = ?t0.elapsed(), "signed");
     let problems = verify::check_zone(&signed, now, level == VerifyLevel::Full);
