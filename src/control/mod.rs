@@ -397,7 +397,7 @@ async fn connection(stream: UnixStream, ctx: &ControlContext, limits: &Limits) {
             Ok(Err(_)) | Ok(Ok(0)) => return,
             Ok(Ok(_)) => !line.ends_with(b"\n"),
         };
-        if last && line.len() > limits.max_request_line {
+        if line.len() > limits.max_request_line {
             let e = Response::error(format!(
                 "request line longer than {} bytes; closing",
                 limits.max_request_line
