@@ -1,50 +1,81 @@
-//! The running signer: one task per zone, owning that zone's state.
+//! The running signer: one task per zone, owning that zone's state and its schedule.
 //!
 //! ```text
 //!            start
 //!              │ signed copy in state-dir? ──yes──▶ publish it at once (no waiting for upstream)
 //!              ▼
-//!   ┌──────▶ load unsigned (file) ──invalid──▶ log, keep serving the last good version
-//!   │          │ changed, or no signed copy, or signatures due for refresh
+//!   ┌──────▶ refresh: file → load it          primaries → SOA ─newer─▶ IXFR ─fail─▶ AXFR
+//!   │          │ invalid / unreachable ──▶ log, keep serving the last good version, RETRY later
+//!   │          │ new content, or no signed copy, or signatures due for refresh
 //!   │          ▼
 //!   │        sign (blocking pool) ─▶ verify every signature ──fail──▶ alarm, keep last good
 //!   │          │ ok
 //!   │          ▼
 //!   │        persist signed copy (temp + fsync + rename) ─▶ publish (Arc swap) ─▶ NOTIFY
 //!   │          │
-//!   └── file changed (inotify, debounced) / re-sign timer (earliest expiry − refresh)
+//!   └── NOTIFY / file changed / operator / schedule: refresh at REFRESH (RETRY after a
+//!       failure), re-sign at earliest RRSIG expiry − signatures-refresh, EXPIRE → stale
 //! ```
 //!
-//! Serving reads an immutable `Arc<Zone>`; a new version replaces it whole, so a query or a
-//! transfer never sees a half-signed zone.
+//! Upstream is a source, not a lifeline (DESIGN.md property 5): refresh follows the upstream
+//! SOA's REFRESH/RETRY whether or not NOTIFY ever comes; past EXPIRE without a successful
+//! refresh the zone is reported stale and, with `on-upstream-expire = "keep-serving"` (the
+//! default), the last good unsigned version keeps being re-signed and served; with
+//! `"withdraw"` it stops being served (REFUSED) until upstream answers again.
+//!
+//! Time comes from the injected [`Clock`]: [`ZoneTask::tick`] runs whatever is due at
+//! `clock.now()`, so tests step a simulated clock through months of schedule.
 
-use super::data::Zone;
+use super::data::{soa_field, Zone};
 use super::keys;
-use super::status::{ZoneCmd, ZoneCmdKind};
+use super::status::{
+    KeyStatus, Registry, ScheduledEvent, ZoneCmd, ZoneCmdKind, ZoneHandle, ZoneStatus,
+};
 use crate::auth::Keyring;
 use crate::clock::{Clock, SystemClock};
-use crate::config::{AclEntry, Config, Policy, SerialPolicy, ZoneConfig, ZoneSource};
+use crate::config::{
+    AclEntry, Config, OnUpstreamExpire, Policy, SerialPolicy, ZoneConfig, ZoneSource,
+};
 use crate::dns::name::Name;
+use crate::loader::{self, Fetched, Limits};
 use crate::publisher::server::Server;
-use crate::publisher::{Publisher, Served};
+use crate::publisher::{NotifyPolicy, Publisher, Served};
 use crate::signer::{self, verify};
 use crate::zonefile;
 use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// Zone file changes arrive as bursts of inotify events (an editor's write + rename gives
 /// several): wait this long after the last one before reloading.
 pub const FILE_DEBOUNCE: Duration = Duration::from_millis(400);
 
-/// After a failed signing or load, try again after this long (a broken file is retried when it
-/// changes anyway).
-pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(60);
+/// After a failed signing, try again after this long.
+pub const RETRY_AFTER_FAILURE: u64 = 60;
 
-/// What survives a restart besides the signed zone file itself.
-#[derive(Serialize, Deserialize, Debug, Clone, Default)]
+/// A primary could set REFRESH/RETRY to 0 and have us poll in a tight loop: never refresh more
+/// often than this (Knot's `refresh-min-interval` default).
+pub const MIN_REFRESH_INTERVAL: u64 = 2;
+
+/// Nor less often than this, whatever the SOA says (Knot's `refresh-max-interval` default).
+pub const MAX_REFRESH_INTERVAL: u64 = 86_400;
+
+/// Before any upstream SOA is known (first transfer failing), retry this often.
+pub const INITIAL_RETRY: u64 = 10;
+
+/// Refresh is scheduled up to this fraction of REFRESH early, so that many zones from one
+/// primary do not all poll at the same second.
+pub const REFRESH_JITTER_PERCENT: u64 = 10;
+
+/// NOTIFY and file events queue at most this many commands per zone; more are dropped
+/// (a refresh is pending anyway): a NOTIFY storm causes at most one refresh in flight.
+pub const ZONE_CMD_QUEUE: usize = 8;
+
+/// What survives a restart besides the signed and unsigned zone files.
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
 pub struct ZoneState {
     /// Serial of the last published signed version.
     pub signed_serial: u32,
@@ -52,6 +83,18 @@ pub struct ZoneState {
     pub unsigned_digest: String,
     /// Unix time of the last signing.
     pub signed_at: u64,
+    /// Serial of the unsigned input (upstream's serial).
+    #[serde(default)]
+    pub upstream_serial: Option<u32>,
+    /// Unix time of the last successful refresh from upstream.
+    #[serde(default)]
+    pub last_success: Option<u64>,
+    /// When to ask upstream next.
+    #[serde(default)]
+    pub next_refresh: Option<u64>,
+    /// When the upstream copy expires without a successful refresh.
+    #[serde(default)]
+    pub expire_at: Option<u64>,
 }
 
 /// Digest of a zone's content (SHA-256 over its records in canonical order), to tell whether
@@ -109,253 +152,766 @@ pub fn next_serial(policy: SerialPolicy, prev: Option<u32>, upstream: u32, now: 
     }
 }
 
-/// Earliest RRSIG expiration in a signed zone (Unix seconds, 32-bit serial time).
-pub fn earliest_expiry(zone: &Zone) -> Option<u32> {
+/// Earliest RRSIG expiration in a signed zone, as Unix seconds (RRSIG times are 32-bit serial
+/// time, RFC 4034 §3.1.5; they are unfolded around `now`).
+pub fn earliest_expiry(zone: &Zone, now: u64) -> Option<u64> {
     zone.nodes
         .values()
         .flat_map(|n| n.sigs.iter())
         .filter_map(|s| s.rdata.get(8..12))
-        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-        .min_by(|a, b| {
-            if serial_gt(*a, *b) {
-                std::cmp::Ordering::Greater
-            } else if a == b {
-                std::cmp::Ordering::Equal
-            } else {
-                std::cmp::Ordering::Less
-            }
-        })
+        .map(|b| unfold_time(u32::from_be_bytes([b[0], b[1], b[2], b[3]]), now))
+        .min()
 }
 
-/// One zone's task state.
-struct ZoneTask {
+/// A 32-bit RRSIG time as the Unix time nearest to `now`.
+pub fn unfold_time(t: u32, now: u64) -> u64 {
+    let delta = t.wrapping_sub(now as u32) as i32 as i64;
+    (now as i64 + delta).max(0) as u64
+}
+
+/// One zone's task state. Public so that tests can drive it on a simulated clock.
+pub struct ZoneTask {
     cfg: Arc<Config>,
     zone: ZoneConfig,
     origin: Name,
     dir: PathBuf,
     state: ZoneState,
+    /// The last good unsigned version (DNSSEC records stripped).
+    unsigned: Option<Zone>,
     current: Option<Arc<Served>>,
     publisher: Arc<Publisher>,
     clock: Arc<dyn Clock>,
+    status_tx: watch::Sender<ZoneStatus>,
+    withdrawn: bool,
+    stale: bool,
+    last_refresh: Option<u64>,
+    last_result: Option<String>,
+    keys: Vec<KeyStatus>,
+    /// Time of the last failed signing, to back off.
+    sign_failed_at: Option<u64>,
+    /// Transfer limits (tests lower them).
+    pub limits: Limits,
 }
 
 impl ZoneTask {
+    /// A task for `zone`, and the handle to reach it (status + commands).
+    pub fn new(
+        cfg: Arc<Config>,
+        zone: ZoneConfig,
+        publisher: Arc<Publisher>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<(ZoneTask, watch::Receiver<ZoneStatus>), String> {
+        let origin =
+            Name::parse(&zone.name, None).map_err(|e| format!("zone {}: {e}", zone.name))?;
+        let dir = keys::zone_state_dir(&cfg, &zone.name);
+        let (status_tx, status_rx) = watch::channel(ZoneStatus {
+            zone: zone.name.clone(),
+            ..Default::default()
+        });
+        let t = ZoneTask {
+            cfg,
+            zone,
+            origin,
+            dir,
+            state: ZoneState::default(),
+            unsigned: None,
+            current: None,
+            publisher,
+            clock,
+            status_tx,
+            withdrawn: false,
+            stale: false,
+            last_refresh: None,
+            last_result: None,
+            keys: Vec::new(),
+            sign_failed_at: None,
+            limits: Limits::default(),
+        };
+        Ok((t, status_rx))
+    }
+
     fn policy(&self) -> &Policy {
         self.cfg.policy_for(&self.zone)
     }
 
-    fn signed_path(&self) -> PathBuf {
-        self.dir.join("signed.zone")
+    fn primaries(&self) -> Option<&[SocketAddr]> {
+        match &self.zone.source {
+            ZoneSource::Primaries(p) => Some(p),
+            ZoneSource::File(_) => None,
+        }
     }
 
-    /// Serves the signed copy from the state directory, if there is a usable one.
+    /// The state the task persisted.
+    pub fn state(&self) -> &ZoneState {
+        &self.state
+    }
+
+    /// The version being served.
+    pub fn served(&self) -> Option<&Arc<Served>> {
+        self.current.as_ref()
+    }
+
+    /// Startup: the NOTIFY policy, then whatever the state directory holds (signed copy served
+    /// at once; last good unsigned version and timers restored).
+    pub fn start(&mut self) {
+        if let Some(prims) = self.primaries() {
+            let mut acl: Vec<AclEntry> = prims
+                .iter()
+                .map(|p| AclEntry::Addr(p.ip(), if p.is_ipv4() { 32 } else { 128 }))
+                .collect();
+            acl.extend(self.zone.allow_notify.iter().cloned());
+            let key = self
+                .zone
+                .transfer_tsig
+                .as_ref()
+                .and_then(|k| Name::parse(k, Some(&Name::root())).ok());
+            self.publisher
+                .set_notify_policy(&self.origin, Some(NotifyPolicy { acl, key }));
+        }
+        self.restore();
+        self.report();
+    }
+
     fn restore(&mut self) {
         let state_path = self.dir.join("state.json");
         let Ok(text) = std::fs::read_to_string(&state_path) else {
             return;
         };
-        let Ok(state) = serde_json::from_str::<ZoneState>(&text) else {
-            tracing::warn!(zone = %self.zone.name, path = %state_path.display(), "unreadable zone state; will re-sign");
-            return;
+        let state = match serde_json::from_str::<ZoneState>(&text) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(zone = %self.zone.name, path = %state_path.display(), error = %e, "unreadable zone state; starting afresh");
+                return;
+            }
         };
-        match zonefile::load_zone(&self.signed_path(), &self.origin) {
-            Ok((z, _)) => {
-                let now = self.clock.now() as u32;
-                if earliest_expiry(&z).is_some_and(|e| serial_gt(now, e)) {
-                    tracing::warn!(zone = %self.zone.name, "stored signed copy has expired signatures; not serving it");
-                    return;
+        if self.primaries().is_some() {
+            match zonefile::load_zone(&self.dir.join("unsigned.zone"), &self.origin) {
+                Ok((z, _)) => self.unsigned = Some(z),
+                Err(e) => {
+                    tracing::warn!(zone = %self.zone.name, error = %e.join("; "), "stored unsigned copy unusable; will transfer afresh");
                 }
-                tracing::info!(zone = %self.zone.name, serial = state.signed_serial, "serving the stored signed copy");
-                self.publish(z, false);
-                self.state = state;
+            }
+        }
+        match zonefile::load_zone(&self.dir.join("signed.zone"), &self.origin) {
+            Ok((z, _)) => {
+                let now = self.clock.now();
+                if earliest_expiry(&z, now).is_some_and(|e| e <= now) {
+                    tracing::warn!(zone = %self.zone.name, "stored signed copy has expired signatures; not serving it");
+                } else {
+                    tracing::info!(zone = %self.zone.name, serial = state.signed_serial, "serving the stored signed copy");
+                    self.publish(z, false);
+                }
             }
             Err(e) => {
                 tracing::warn!(zone = %self.zone.name, error = %e.join("; "), "stored signed copy unusable; will re-sign");
             }
         }
+        if self.unsigned.is_none() {
+            // without the unsigned copy the timers mean nothing: refresh now
+            self.state = ZoneState {
+                signed_serial: state.signed_serial,
+                ..Default::default()
+            };
+        } else {
+            // ask upstream once right after a restart (one SOA query); EXPIRE keeps counting
+            // from the last success before the restart
+            self.state = ZoneState {
+                next_refresh: None,
+                ..state
+            };
+        }
     }
 
-    /// Loads the unsigned input and signs it if needed. Returns when to come back.
-    async fn refresh(&mut self, force: bool) -> Duration {
-        let ZoneSource::File(path) = self.zone.source.clone() else {
-            tracing::error!(zone = %self.zone.name, "zones with primaries are not supported yet (issue 3)");
-            return Duration::from_secs(3600);
+    /// When something is next due (Unix seconds), if anything is scheduled.
+    pub fn next_due(&self) -> Option<u64> {
+        self.schedule().first().map(|e| e.at)
+    }
+
+    fn resign_at(&self) -> Option<u64> {
+        if self.withdrawn {
+            return None;
+        }
+        let now = self.clock.now();
+        if let Some(f) = self.sign_failed_at {
+            return Some(f + RETRY_AFTER_FAILURE);
+        }
+        match self.current.as_ref() {
+            // nothing served yet but input at hand: sign now
+            None => self.unsigned.as_ref().map(|_| now),
+            Some(s) => earliest_expiry(&s.zone, now)
+                .map(|e| e.saturating_sub(self.policy().signatures_refresh)),
+        }
+    }
+
+    /// The zone's schedule, soonest first.
+    pub fn schedule(&self) -> Vec<ScheduledEvent> {
+        let mut v = Vec::new();
+        if self.primaries().is_some() {
+            let at = self.state.next_refresh.unwrap_or(0);
+            let event = if self
+                .last_result
+                .as_deref()
+                .is_some_and(|r| r != "ok" && r != "up to date")
+            {
+                "retry"
+            } else {
+                "refresh"
+            };
+            v.push(ScheduledEvent {
+                event: event.into(),
+                at,
+            });
+            if let Some(e) = self.state.expire_at {
+                if !self.stale {
+                    v.push(ScheduledEvent {
+                        event: "expire".into(),
+                        at: e,
+                    });
+                }
+            }
+        }
+        if let Some(r) = self.resign_at() {
+            v.push(ScheduledEvent {
+                event: "resign".into(),
+                at: r,
+            });
+        }
+        v.sort_by_key(|e| e.at);
+        v
+    }
+
+    /// Runs every event due at `clock.now()`.
+    pub async fn tick(&mut self) {
+        let now = self.clock.now();
+        if self.primaries().is_some() {
+            if self.state.next_refresh.is_none_or(|t| t <= now) {
+                let _ = self.refresh_upstream(false).await;
+            }
+            self.check_expire();
+        } else if self.unsigned.is_none() || self.last_refresh.is_none() {
+            let _ = self.load_file(false).await;
+        }
+        if self.resign_at().is_some_and(|t| t <= self.clock.now()) {
+            let _ = self.resign(false).await;
+        }
+        self.report();
+    }
+
+    /// Handles one command; returns its outcome for the operator.
+    pub async fn handle(&mut self, kind: ZoneCmdKind) -> Result<String, String> {
+        let r = match kind {
+            ZoneCmdKind::Reload => match self.primaries() {
+                Some(_) => self.refresh_upstream(false).await,
+                None => self.load_file(false).await,
+            },
+            ZoneCmdKind::Retransfer => match self.primaries() {
+                Some(_) => self.refresh_upstream(true).await,
+                None => self.load_file(true).await,
+            },
+            ZoneCmdKind::Resign => self.resign(true).await,
+            ZoneCmdKind::Notify => match &self.current {
+                Some(_) if !self.zone.notify.is_empty() => {
+                    self.send_notify();
+                    Ok(format!(
+                        "NOTIFY sent to {} secondaries",
+                        self.zone.notify.len()
+                    ))
+                }
+                Some(_) => Err("the zone has no notify targets".into()),
+                None => Err("the zone is not served yet".into()),
+            },
         };
+        if self.primaries().is_some() {
+            self.check_expire();
+        }
+        self.report();
+        r
+    }
+
+    // ---------------------------------------------------------------------------- sources
+
+    async fn load_file(&mut self, force: bool) -> Result<String, String> {
+        let ZoneSource::File(path) = self.zone.source.clone() else {
+            return Err("not a file-sourced zone".into());
+        };
+        let now = self.clock.now();
+        self.last_refresh = Some(now);
         let origin = self.origin.clone();
-        let loaded = tokio::task::spawn_blocking(move || zonefile::load_zone(&path, &origin)).await;
+        let loaded = tokio::task::spawn_blocking(move || zonefile::load_zone(&path, &origin))
+            .await
+            .map_err(|e| format!("loader failed: {e}"))?;
         let mut unsigned = match loaded {
-            Ok(Ok((z, warnings))) => {
+            Ok((z, warnings)) => {
                 for w in warnings {
                     tracing::warn!(zone = %self.zone.name, "{w}");
                 }
                 z
             }
-            Ok(Err(errs)) => {
+            Err(errs) => {
                 for e in &errs {
                     tracing::error!(zone = %self.zone.name, "{e}");
                 }
                 tracing::error!(zone = %self.zone.name, "zone file rejected; still serving the last good version");
-                return self.next_wakeup();
-            }
-            Err(e) => {
-                tracing::error!(zone = %self.zone.name, error = %e, "loader failed");
-                return RETRY_AFTER_FAILURE;
+                let msg = format!(
+                    "zone file rejected: {}",
+                    errs.first().cloned().unwrap_or_default()
+                );
+                self.last_result = Some(msg.clone());
+                return Err(msg);
             }
         };
-        let stripped = signer::strip_dnssec(&mut unsigned);
+        self.last_result = Some("ok".into());
+        self.state.last_success = Some(now);
+        self.strip(&mut unsigned);
+        let changed = self.accept_unsigned(unsigned)?;
+        if changed || force || self.current.is_none() {
+            self.sign_and_publish(now).await
+        } else {
+            Ok("unchanged".into())
+        }
+    }
+
+    fn strip(&self, unsigned: &mut Zone) {
+        let stripped = signer::strip_dnssec(unsigned);
         if !stripped.is_empty() {
-            tracing::warn!(zone = %self.zone.name, removed = %stripped.join(", "), "removed DNSSEC records found in the unsigned input");
+            tracing::warn!(zone = %self.zone.name, removed = %stripped.join(", "), "removed DNSSEC records found in the unsigned input (a previous signer's)");
         }
+    }
+
+    /// Takes a new unsigned version; returns whether its content differs from what was signed.
+    fn accept_unsigned(&mut self, unsigned: Zone) -> Result<bool, String> {
         let digest = content_digest(&unsigned);
+        let changed = digest != self.state.unsigned_digest;
+        self.state.upstream_serial = unsigned.serial();
+        self.unsigned = Some(unsigned);
+        Ok(changed)
+    }
+
+    fn tsig_key(&self) -> Option<Arc<crate::auth::Key>> {
+        let k = self.zone.transfer_tsig.as_ref()?;
+        let n = Name::parse(k, Some(&Name::root())).ok()?;
+        self.publisher.keys().get(&n).cloned()
+    }
+
+    /// SOA → IXFR → AXFR from the primaries in order (see the module diagram).
+    async fn refresh_upstream(&mut self, force_axfr: bool) -> Result<String, String> {
+        let Some(primaries) = self.primaries().map(|p| p.to_vec()) else {
+            return Err("not a zone with primaries".into());
+        };
         let now = self.clock.now();
-        let due = self.resign_due(now);
-        if !force && !due && self.current.is_some() && digest == self.state.unsigned_digest {
-            return self.next_wakeup();
+        self.last_refresh = Some(now);
+        let key = self.tsig_key();
+        let mut errors = Vec::new();
+        for primary in primaries {
+            let serial =
+                match loader::query_soa(primary, &self.origin, key.as_ref(), &self.limits).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        errors.push(format!("{primary}: SOA query: {e}"));
+                        continue;
+                    }
+                };
+            let ours = self.unsigned.as_ref().and_then(|z| z.serial());
+            if !force_axfr {
+                if let Some(cur) = ours {
+                    if serial == cur {
+                        self.refresh_succeeded(now, "up to date");
+                        return Ok(format!("up to date at serial {cur}"));
+                    }
+                    if !serial_gt(serial, cur) {
+                        errors.push(format!(
+                            "{primary}: upstream serial {serial} is older than ours {cur} (RFC 1982); keeping ours"
+                        ));
+                        continue;
+                    }
+                }
+            }
+            let base = if force_axfr {
+                None
+            } else {
+                self.unsigned.as_ref()
+            };
+            let mut res = loader::transfer(
+                primary,
+                &self.origin,
+                key.as_ref(),
+                base,
+                force_axfr,
+                &self.limits,
+            )
+            .await;
+            if let (Err(e), Some(_)) = (&res, base) {
+                tracing::warn!(zone = %self.zone.name, %primary, error = %e, "IXFR failed; falling back to AXFR");
+                res = loader::transfer(
+                    primary,
+                    &self.origin,
+                    key.as_ref(),
+                    None,
+                    true,
+                    &self.limits,
+                )
+                .await;
+            }
+            let (mut zone, how) = match res {
+                Ok(Fetched::UpToDate { serial }) => {
+                    self.refresh_succeeded(now, "up to date");
+                    return Ok(format!("up to date at serial {serial}"));
+                }
+                Ok(Fetched::Full { zone, via_ixfr }) => {
+                    (zone, if via_ixfr { "IXFR (full)" } else { "AXFR" })
+                }
+                Ok(Fetched::Incremental { zone, diffs }) => {
+                    tracing::debug!(zone = %self.zone.name, diffs = diffs.len(), "IXFR");
+                    (zone, "IXFR")
+                }
+                Err(e) => {
+                    errors.push(format!("{primary}: {e}"));
+                    continue;
+                }
+            };
+            let new_serial = zone.serial().unwrap_or(0);
+            if let Some(cur) = ours {
+                if !force_axfr && !serial_gt(new_serial, cur) {
+                    errors.push(format!(
+                        "{primary}: transferred serial {new_serial} is not newer than ours {cur} (RFC 1982); keeping ours"
+                    ));
+                    continue;
+                }
+            }
+            tracing::info!(zone = %self.zone.name, %primary, serial = new_serial, how, records = zone.record_count(), "transferred from upstream");
+            self.strip(&mut zone);
+            // persist the unsigned copy first: a restart with upstream down resumes from it
+            if let Err(e) = std::fs::create_dir_all(&self.dir).and_then(|_| {
+                super::offline::write_zone_atomic(&self.dir.join("unsigned.zone"), &zone)
+            }) {
+                tracing::error!(zone = %self.zone.name, error = %e, "cannot store the unsigned copy");
+            }
+            self.accept_unsigned(zone)?;
+            self.refresh_succeeded(now, "ok");
+            return self
+                .sign_and_publish(now)
+                .await
+                .map(|m| format!("{how} serial {new_serial}; {m}"));
         }
-        match self.sign_and_publish(unsigned, digest, now).await {
-            Ok(()) => self.next_wakeup(),
-            Err(e) => {
-                tracing::error!(zone = %self.zone.name, error = %e, "signing failed; still serving the last good version");
-                RETRY_AFTER_FAILURE
+        let msg = errors.join("; ");
+        tracing::error!(zone = %self.zone.name, error = %msg, "refresh from upstream failed; still serving the last good version");
+        self.refresh_failed(now, &msg);
+        Err(msg)
+    }
+
+    fn soa_timer(&self, idx: usize) -> Option<u64> {
+        self.unsigned
+            .as_ref()
+            .and_then(|z| z.soa())
+            .and_then(|s| soa_field(s, idx))
+            .map(|v| v as u64)
+    }
+
+    fn refresh_succeeded(&mut self, now: u64, result: &str) {
+        let refresh = self
+            .soa_timer(1)
+            .unwrap_or(3600)
+            .clamp(MIN_REFRESH_INTERVAL, MAX_REFRESH_INTERVAL);
+        let jitter = refresh * REFRESH_JITTER_PERCENT / 100;
+        let early = if jitter > 0 {
+            let mut b = [0u8; 8];
+            let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b);
+            u64::from_le_bytes(b) % jitter
+        } else {
+            0
+        };
+        let expire = self.soa_timer(3).unwrap_or(604_800);
+        self.state.last_success = Some(now);
+        self.state.next_refresh = Some(now + refresh - early);
+        self.state.expire_at = Some(now + expire);
+        self.last_result = Some(result.into());
+        if self.stale {
+            tracing::warn!(zone = %self.zone.name, "upstream answers again: the zone is fresh");
+            self.stale = false;
+        }
+        if self.withdrawn {
+            if let Some(s) = self.current.clone() {
+                self.publisher.publish(s);
+            }
+            self.withdrawn = false;
+        }
+        self.persist_state();
+    }
+
+    fn refresh_failed(&mut self, now: u64, msg: &str) {
+        let retry = match self.soa_timer(2) {
+            Some(r) => r.clamp(MIN_REFRESH_INTERVAL, MAX_REFRESH_INTERVAL),
+            None => INITIAL_RETRY,
+        };
+        self.state.next_refresh = Some(now + retry);
+        self.last_result = Some(msg.to_string());
+        if let (Some(exp), false) = (self.state.expire_at, self.stale) {
+            let left = exp.saturating_sub(now);
+            let expire = self.soa_timer(3).unwrap_or(604_800);
+            if left <= expire / 4 {
+                tracing::warn!(zone = %self.zone.name, seconds_left = left, "upstream copy approaching EXPIRE without a successful refresh");
+            }
+        }
+        self.persist_state();
+    }
+
+    fn check_expire(&mut self) {
+        let now = self.clock.now();
+        let Some(exp) = self.state.expire_at else {
+            return;
+        };
+        if now < exp || self.stale {
+            return;
+        }
+        self.stale = true;
+        let since = self
+            .state
+            .last_success
+            .map(|t| now.saturating_sub(t))
+            .unwrap_or(0);
+        match self.zone.on_upstream_expire {
+            OnUpstreamExpire::KeepServing => {
+                tracing::error!(zone = %self.zone.name, silent_for_secs = since, "upstream EXPIRE passed without a successful refresh: STALE, still signing and serving the last good version (on-upstream-expire = keep-serving)");
+            }
+            OnUpstreamExpire::Withdraw => {
+                tracing::error!(zone = %self.zone.name, silent_for_secs = since, "upstream EXPIRE passed without a successful refresh: zone WITHDRAWN (on-upstream-expire = withdraw)");
+                self.publisher.withdraw(&self.origin);
+                self.withdrawn = true;
             }
         }
     }
 
-    fn resign_due(&self, now: u64) -> bool {
-        match self.current.as_ref().and_then(|s| earliest_expiry(&s.zone)) {
-            None => true,
-            Some(e) => {
-                let refresh = self.policy().signatures_refresh.min(u32::MAX as u64) as u32;
-                !serial_gt(e.wrapping_sub(refresh), now as u32)
-            }
+    // ---------------------------------------------------------------------------- signing
+
+    async fn resign(&mut self, force: bool) -> Result<String, String> {
+        if self.unsigned.is_none() {
+            return Err("no unsigned version to sign yet".into());
         }
+        let _ = force;
+        let now = self.clock.now();
+        self.sign_and_publish(now).await
     }
 
-    fn next_wakeup(&self) -> Duration {
-        let now = self.clock.now() as u32;
-        match self.current.as_ref().and_then(|s| earliest_expiry(&s.zone)) {
-            None => RETRY_AFTER_FAILURE,
-            Some(e) => {
-                let refresh = self.policy().signatures_refresh.min(u32::MAX as u64) as u32;
-                let at = e.wrapping_sub(refresh);
-                let secs = at.wrapping_sub(now) as i32;
-                Duration::from_secs(secs.max(1) as u64)
-            }
-        }
-    }
-
-    async fn sign_and_publish(
-        &mut self,
-        mut unsigned: Zone,
-        digest: String,
-        now: u64,
-    ) -> Result<(), String> {
+    async fn sign_and_publish(&mut self, now: u64) -> Result<String, String> {
+        let Some(mut unsigned) = self.unsigned.clone() else {
+            return Err("no unsigned version".into());
+        };
+        let digest = content_digest(&unsigned);
         let policy = self.policy().clone();
         let upstream = unsigned.serial().unwrap_or(0);
-        let prev = self.current.as_ref().map(|_| self.state.signed_serial);
+        let prev = if self.current.is_some() || self.state.signed_serial != 0 {
+            Some(self.state.signed_serial)
+        } else {
+            None
+        };
         let serial = next_serial(policy.serial, prev, upstream, now);
         unsigned.set_serial(serial);
         let cfg = self.cfg.clone();
         let zcfg = self.zone.clone();
         let dir = self.dir.clone();
-        let signed = tokio::task::spawn_blocking(move || -> Result<Zone, String> {
-            let zk = keys::ensure_keys(&cfg, &zcfg, &policy, now, true)?;
-            let salt_len = policy.nsec3.as_ref().map(|n| n.salt_length).unwrap_or(0);
-            let salt = keys::nsec3_salt(&dir, salt_len)?;
-            let params = keys::sign_params(&policy, salt);
-            let signed = signer::sign_zone(&unsigned, &zk.active, &params, now)
-                .map_err(|e| e.to_string())?;
-            let problems = verify::check_zone(&signed, now, true);
-            if !problems.is_empty() {
-                return Err(format!("self-check failed: {}", problems.join("; ")));
+        let result =
+            tokio::task::spawn_blocking(move || -> Result<(Zone, Vec<KeyStatus>), String> {
+                let zk = keys::ensure_keys(&cfg, &zcfg, &policy, now, true)?;
+                let salt_len = policy.nsec3.as_ref().map(|n| n.salt_length).unwrap_or(0);
+                let salt = keys::nsec3_salt(&dir, salt_len)?;
+                let params = keys::sign_params(&policy, salt);
+                let signed = signer::sign_zone_owned(unsigned, &zk.active, &params, now)
+                    .map_err(|e| e.to_string())?;
+                let problems = verify::check_zone(&signed, now, true);
+                if !problems.is_empty() {
+                    return Err(format!("self-check failed: {}", problems.join("; ")));
+                }
+                std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+                super::offline::write_zone_atomic(&dir.join("signed.zone"), &signed)
+                    .map_err(|e| format!("{}: {e}", dir.display()))?;
+                let keys = zk
+                    .stored
+                    .iter()
+                    .map(|(ks, k)| KeyStatus {
+                        tag: k.tag(),
+                        role: k.role.to_string(),
+                        algorithm: k.algorithm,
+                        keystore: ks.clone(),
+                        state: k.state.clone(),
+                        created: k.created,
+                        published: k.published,
+                        active: k.active,
+                        retired: k.retired,
+                        removed: k.removed,
+                    })
+                    .collect();
+                Ok((signed, keys))
+            })
+            .await
+            .map_err(|e| format!("signer task failed: {e}"))?;
+        let (signed, keys) = match result {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!(zone = %self.zone.name, error = %e, "signing failed; still serving the last good version");
+                self.sign_failed_at = Some(now);
+                return Err(e);
             }
-            std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-            super::offline::write_zone_atomic(&dir.join("signed.zone"), &signed)
-                .map_err(|e| format!("{}: {e}", dir.display()))?;
-            Ok(signed)
-        })
-        .await
-        .map_err(|e| format!("signer task failed: {e}"))??;
-        let state = ZoneState {
-            signed_serial: serial,
-            unsigned_digest: digest,
-            signed_at: now,
         };
-        let json = serde_json::to_vec_pretty(&state).map_err(|e| e.to_string())?;
-        crate::keystore::write_atomic(&self.dir, "state.json", &json, 0o644)
-            .map_err(|e| e.to_string())?;
+        self.sign_failed_at = None;
+        self.keys = keys;
+        self.state.signed_serial = serial;
+        self.state.unsigned_digest = digest;
+        self.state.signed_at = now;
+        self.persist_state();
         tracing::info!(zone = %self.zone.name, serial, records = signed.record_count(), "signed");
-        self.publish(signed, true);
-        self.state = state;
-        Ok(())
+        if self.withdrawn {
+            // keep the fresh version ready; it is served again when upstream answers
+            self.current = Some(Arc::new(self.served_from(signed)));
+        } else {
+            self.publish(signed, true);
+        }
+        Ok(format!("signed serial {serial}"))
+    }
+
+    fn persist_state(&self) {
+        let json = match serde_json::to_vec_pretty(&self.state) {
+            Ok(j) => j,
+            Err(e) => {
+                tracing::error!(zone = %self.zone.name, error = %e, "cannot encode the zone state");
+                return;
+            }
+        };
+        if let Err(e) = std::fs::create_dir_all(&self.dir)
+            .map_err(|e| e.to_string())
+            .and_then(|_| {
+                crate::keystore::write_atomic(&self.dir, "state.json", &json, 0o644)
+                    .map_err(|e| e.to_string())
+            })
+        {
+            tracing::error!(zone = %self.zone.name, error = %e, "cannot store the zone state");
+        }
+    }
+
+    fn served_from(&self, signed: Zone) -> Served {
+        Served::new(signed, self.zone.allow_transfer.clone())
+            .with_allow_notify(self.zone.allow_notify.clone())
     }
 
     /// Serves `signed` from now on (replacing the previous version whole) and, with
-    /// `announce`, sends NOTIFY to the zone's `notify` targets, signed with the first TSIG key
-    /// of its `allow-transfer` list (the key the secondaries transfer with) when there is one.
+    /// `announce`, sends NOTIFY to the zone's `notify` targets.
     fn publish(&mut self, signed: Zone, announce: bool) {
-        let served = Arc::new(
-            Served::new(signed, self.zone.allow_transfer.clone())
-                .with_allow_notify(self.zone.allow_notify.clone()),
-        );
+        let served = Arc::new(self.served_from(signed));
         self.publisher.publish(served.clone());
         self.current = Some(served);
-        if announce && !self.zone.notify.is_empty() {
-            let key = self.zone.allow_transfer.iter().find_map(|a| match a {
-                AclEntry::Key(k) => Name::parse(k, None)
-                    .ok()
-                    .and_then(|n| self.publisher.keys().get(&n).cloned()),
-                _ => None,
-            });
-            self.publisher
-                .notify(&self.origin, self.zone.notify.clone(), key);
+        if announce {
+            self.send_notify();
         }
+    }
+
+    /// NOTIFY to the `notify` targets, signed with the first TSIG key of the zone's
+    /// `allow-transfer` list (the key the secondaries transfer with) when there is one.
+    fn send_notify(&self) {
+        if self.zone.notify.is_empty() {
+            return;
+        }
+        let key = self.zone.allow_transfer.iter().find_map(|a| match a {
+            AclEntry::Key(k) => Name::parse(k, Some(&Name::root()))
+                .ok()
+                .and_then(|n| self.publisher.keys().get(&n).cloned()),
+            _ => None,
+        });
+        self.publisher
+            .notify(&self.origin, self.zone.notify.clone(), key);
+    }
+
+    /// The status as it really is now.
+    pub fn status(&self) -> ZoneStatus {
+        let now = self.clock.now();
+        let source = match &self.zone.source {
+            ZoneSource::File(p) => format!("file {}", p.display()),
+            ZoneSource::Primaries(p) => format!(
+                "primaries {}",
+                p.iter()
+                    .map(|a| a.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        let served = self.current.is_some() && !self.withdrawn;
+        ZoneStatus {
+            zone: self.zone.name.clone(),
+            source,
+            upstream_serial: self.unsigned.as_ref().and_then(|z| z.serial()),
+            signed_serial: self.current.as_ref().and_then(|s| s.serial()),
+            served,
+            last_refresh: self.last_refresh,
+            last_refresh_result: self.last_result.clone(),
+            last_success: self.state.last_success,
+            next_refresh: if self.primaries().is_some() {
+                self.state.next_refresh
+            } else {
+                None
+            },
+            upstream_expires: if self.primaries().is_some() {
+                self.state.expire_at
+            } else {
+                None
+            },
+            stale: self.stale,
+            earliest_signature_expiry: self
+                .current
+                .as_ref()
+                .and_then(|s| earliest_expiry(&s.zone, now)),
+            next_resign: self.resign_at(),
+            keys: self.keys.clone(),
+            events: self.schedule(),
+        }
+    }
+
+    fn report(&self) {
+        let s = self.status();
+        self.status_tx.send_if_modified(|old| {
+            if *old != s {
+                *old = s;
+                true
+            } else {
+                false
+            }
+        });
     }
 }
 
-/// Runs one zone until `rx` closes.
-pub async fn zone_task(
-    cfg: Arc<Config>,
-    zone: ZoneConfig,
-    publisher: Arc<Publisher>,
-    clock: Arc<dyn Clock>,
-    mut rx: mpsc::Receiver<ZoneCmd>,
-) {
-    let origin = match Name::parse(&zone.name, None) {
-        Ok(o) => o,
-        Err(e) => {
-            tracing::error!(zone = %zone.name, error = %e, "bad zone name");
-            return;
-        }
-    };
-    let dir = keys::zone_state_dir(&cfg, &zone.name);
-    let mut t = ZoneTask {
-        cfg,
-        zone,
-        origin,
-        dir,
-        state: ZoneState::default(),
-        current: None,
-        publisher,
-        clock,
-    };
-    t.restore();
-    let mut wait = t.refresh(false).await;
+/// Runs one zone in real time until `rx` closes: sleeps until the next scheduled event or a
+/// command, whichever comes first.
+pub async fn zone_task(mut t: ZoneTask, mut rx: mpsc::Receiver<ZoneCmd>) {
+    t.start();
+    t.tick().await;
     loop {
+        let now = t.clock.now();
+        let wait = t
+            .next_due()
+            .map(|d| d.saturating_sub(now))
+            .unwrap_or(3600)
+            .clamp(1, 3600);
         tokio::select! {
             cmd = rx.recv() => match cmd {
                 None => return,
                 Some(cmd) => {
-                    let force = matches!(cmd.kind, ZoneCmdKind::Resign | ZoneCmdKind::Retransfer);
-                    wait = t.refresh(force).await;
-                    if let Some(r) = cmd.reply {
-                        let _ = r.send(Ok(format!("serial {}", t.state.signed_serial)));
+                    let r = t.handle(cmd.kind).await;
+                    if let Some(reply) = cmd.reply {
+                        let _ = reply.send(r);
+                    }
+                    // coalesce: reloads that queued up while we worked are answered by this one
+                    while let Ok(more) = rx.try_recv() {
+                        if more.kind == ZoneCmdKind::Reload {
+                            if let Some(reply) = more.reply {
+                                let _ = reply.send(Ok("coalesced with the refresh just done".into()));
+                            }
+                        } else {
+                            let r = t.handle(more.kind).await;
+                            if let Some(reply) = more.reply {
+                                let _ = reply.send(r);
+                            }
+                        }
                     }
                 }
             },
-            _ = tokio::time::sleep(wait) => {
-                wait = t.refresh(false).await;
-            }
+            _ = tokio::time::sleep(Duration::from_secs(wait)) => t.tick().await,
         }
     }
 }
@@ -365,8 +921,11 @@ pub async fn zone_task(
 /// and deploy tools that replace files by rename.
 pub fn watch_files(
     files: Vec<(PathBuf, mpsc::Sender<ZoneCmd>)>,
-) -> Result<notify::RecommendedWatcher, String> {
+) -> Result<Option<notify::RecommendedWatcher>, String> {
     use notify::Watcher;
+    if files.is_empty() {
+        return Ok(None);
+    }
     let (tx, mut rx) = mpsc::unbounded_channel::<PathBuf>();
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         if let Ok(ev) = res {
@@ -424,7 +983,7 @@ pub fn watch_files(
             }
         }
     });
-    Ok(watcher)
+    Ok(Some(watcher))
 }
 
 fn absolute(p: &Path) -> PathBuf {
@@ -437,58 +996,196 @@ fn absolute(p: &Path) -> PathBuf {
     }
 }
 
+/// The running zone tasks.
+struct Zones {
+    registry: Arc<Registry>,
+    tasks: std::collections::BTreeMap<String, (ZoneConfig, Policy, tokio::task::JoinHandle<()>)>,
+    _watcher: Option<notify::RecommendedWatcher>,
+}
+
+impl Zones {
+    fn new(registry: Arc<Registry>) -> Zones {
+        Zones {
+            registry,
+            tasks: Default::default(),
+            _watcher: None,
+        }
+    }
+
+    /// Makes the running tasks match `cfg`: new zones start, removed zones stop (and are
+    /// withdrawn), zones whose configuration or policy changed restart (they resume from the
+    /// state directory; the served version stays in place meanwhile).
+    async fn apply(
+        &mut self,
+        cfg: &Arc<Config>,
+        publisher: &Arc<Publisher>,
+        clock: &Arc<dyn Clock>,
+    ) -> Result<String, String> {
+        let mut started = 0;
+        let mut stopped = 0;
+        let wanted: std::collections::BTreeMap<String, &ZoneConfig> = cfg
+            .zones
+            .iter()
+            .map(|z| (super::status::normalise(&z.name), z))
+            .collect();
+        let names: Vec<String> = self.tasks.keys().cloned().collect();
+        for name in names {
+            let keep = match (wanted.get(&name), self.tasks.get(&name)) {
+                (Some(z), Some((old, old_policy, _))) => {
+                    *z == old && cfg.policy_for(z) == old_policy
+                }
+                _ => false,
+            };
+            if !keep {
+                if let Some((_, _, h)) = self.tasks.remove(&name) {
+                    self.registry.remove(&name);
+                    // dropping the registry's sender ends the task at its next wakeup
+                    h.abort();
+                    let _ = h.await;
+                    stopped += 1;
+                }
+                if !wanted.contains_key(&name) {
+                    if let Ok(o) = Name::parse(&name, None) {
+                        publisher.withdraw(&o);
+                        publisher.set_notify_policy(&o, None);
+                    }
+                }
+            }
+        }
+        let mut files = Vec::new();
+        for (name, z) in &wanted {
+            if let Some(h) = self.registry.get(name) {
+                if let ZoneSource::File(p) = &z.source {
+                    files.push((p.clone(), h.cmd.clone()));
+                }
+                continue;
+            }
+            let (task, status) =
+                ZoneTask::new(cfg.clone(), (*z).clone(), publisher.clone(), clock.clone())?;
+            let (tx, rx) = mpsc::channel(ZONE_CMD_QUEUE);
+            if let ZoneSource::File(p) = &z.source {
+                files.push((p.clone(), tx.clone()));
+            }
+            self.registry.insert(name, ZoneHandle { status, cmd: tx });
+            let h = tokio::spawn(zone_task(task, rx));
+            self.tasks
+                .insert(name.clone(), ((*z).clone(), cfg.policy_for(z).clone(), h));
+            started += 1;
+        }
+        self._watcher = watch_files(files)?;
+        Ok(format!(
+            "{started} zone(s) started, {stopped} stopped, {} running",
+            self.tasks.len()
+        ))
+    }
+}
+
+/// Routes accepted NOTIFYs to their zone's task (as a refresh; coalesced by the task's queue).
+fn spawn_notify_router(
+    registry: Arc<Registry>,
+    mut rx: mpsc::Receiver<crate::publisher::NotifyIn>,
+) {
+    tokio::spawn(async move {
+        while let Some(n) = rx.recv().await {
+            if let Some(h) = registry.get(&n.zone.to_string()) {
+                if h.cmd.try_send(ZoneCmd::new(ZoneCmdKind::Reload)).is_err() {
+                    tracing::debug!(zone = %n.zone, "NOTIFY coalesced: a refresh is already queued");
+                }
+            }
+        }
+    });
+}
+
 /// `signet serve`: binds the listeners (a failure is a one-line reason), starts one task per
-/// zone and the file watcher, and runs until SIGTERM/SIGINT.
+/// zone, the file watcher and the control socket, and runs until SIGTERM/SIGINT. SIGHUP (or
+/// `signet reload`) rereads the configuration.
 pub async fn run(cfg: Config) -> Result<(), String> {
-    let cfg = Arc::new(cfg);
+    let path = cfg.path.clone();
+    let mut cfg = Arc::new(cfg);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let publisher = Arc::new(Publisher::new(clock.clone()));
+    let (notify_tx, notify_rx) = mpsc::channel(64);
+    let publisher = Arc::new(Publisher::new(clock.clone()).with_notify_hook(notify_tx));
     publisher.set_keys(Keyring::from_config(cfg.tsig.values())?);
     let server = Server::bind(&cfg.server.listen, publisher.clone())
         .await
         .map_err(|e| format!("cannot listen on {:?}: {e}", cfg.server.listen))?;
-    for a in server.local_addrs() {
-        tracing::info!(address = %a, "listening");
-    }
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let server_task = tokio::spawn(server.run(stop_rx));
-    let mut files = Vec::new();
-    let mut senders = Vec::new();
-    for z in &cfg.zones {
-        let (tx, rx) = mpsc::channel(8);
-        if let ZoneSource::File(p) = &z.source {
-            files.push((p.clone(), tx.clone()));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let server_task = tokio::spawn(server.run(stop_rx.clone()));
+    let registry = Arc::new(Registry::new());
+    spawn_notify_router(registry.clone(), notify_rx);
+    let (reload_tx, mut reload_rx) = mpsc::channel::<oneshot::Sender<Result<String, String>>>(4);
+    let cfg_tx = start_control(
+        &cfg,
+        registry.clone(),
+        publisher.clone(),
+        reload_tx,
+        stop_rx.clone(),
+    )?;
+    let mut zones = Zones::new(registry.clone());
+    let msg = zones.apply(&cfg, &publisher, &clock).await?;
+    tracing::info!("{msg}");
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+    loop {
+        let reply = tokio::select! {
+            _ = term.recv() => break,
+            _ = tokio::signal::ctrl_c() => break,
+            _ = hup.recv() => None,
+            r = reload_rx.recv() => r,
+        };
+        let outcome = match crate::config::load(&path) {
+            Err(p) => {
+                tracing::error!("configuration reload refused, nothing changed:\n{p}");
+                Err(format!("configuration refused, nothing changed:\n{p}"))
+            }
+            Ok(new) => match Keyring::from_config(new.tsig.values()) {
+                Err(e) => Err(format!("configuration refused, nothing changed: {e}")),
+                Ok(keys) => {
+                    if new.server.listen != cfg.server.listen {
+                        tracing::warn!(
+                            "[server] listen changes need a restart; kept the old addresses"
+                        );
+                    }
+                    publisher.set_keys(keys);
+                    cfg = Arc::new(new);
+                    cfg_tx.send_replace(cfg.clone());
+                    let r = zones.apply(&cfg, &publisher, &clock).await;
+                    if let Ok(m) = &r {
+                        tracing::info!("configuration reloaded: {m}");
+                    }
+                    r
+                }
+            },
+        };
+        if let Some(tx) = reply {
+            let _ = tx.send(outcome);
         }
-        senders.push(tx);
-        tokio::spawn(zone_task(
-            cfg.clone(),
-            z.clone(),
-            publisher.clone(),
-            clock.clone(),
-            rx,
-        ));
     }
-    let _watcher = watch_files(files)?;
-    shutdown_signal().await;
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(5), server_task).await;
     Ok(())
 }
 
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
+/// Starts the control socket server; returns where to publish a reloaded configuration.
+fn start_control(
+    cfg: &Arc<Config>,
+    registry: Arc<Registry>,
+    publisher: Arc<Publisher>,
+    reload: mpsc::Sender<oneshot::Sender<Result<String, String>>>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<watch::Sender<Arc<Config>>, String> {
+    let (cfg_tx, cfg_rx) = watch::channel(cfg.clone());
+    let server = crate::control::ControlServer::bind(&cfg.server.control)?;
+    let ctx = Arc::new(crate::control::ControlContext {
+        registry,
+        publisher,
+        config: cfg_rx,
+        reload,
+    });
+    tokio::spawn(server.run(ctx, shutdown));
+    Ok(cfg_tx)
 }
 
 #[cfg(test)]
@@ -517,5 +1214,15 @@ mod tests {
             2024010100
         );
         assert_eq!(next_serial(SerialPolicy::Keep, Some(7), 3, 0), 3);
+    }
+
+    #[test]
+    fn time_unfolding() {
+        let now = 1_704_067_200u64;
+        assert_eq!(unfold_time(now as u32 + 10, now), now + 10);
+        assert_eq!(unfold_time((now as u32).wrapping_sub(10), now), now - 10);
+        // past 2106: the 32-bit time wraps but unfolds next to now
+        let later = (1u64 << 32) + 1000;
+        assert_eq!(unfold_time(2000, later), later + 1000);
     }
 }
