@@ -38,6 +38,7 @@ pub mod commands;
 pub mod config;
 pub mod control;
 pub mod dns;
+pub mod journal;
 pub mod keystore;
 pub mod publisher;
 pub mod signer;
