@@ -40,6 +40,7 @@ pub mod control;
 pub mod dns;
 pub mod journal;
 pub mod keystore;
+pub mod loader;
 pub mod publisher;
 pub mod signer;
 pub mod zone;
