@@ -178,6 +178,9 @@ pub struct ZoneTask {
     state: ZoneState,
     /// The last good unsigned version (DNSSEC records stripped).
     unsigned: Option<Zone>,
+    /// The same version as upstream sent it, kept only when stripping changed it: IXFR diffs
+    /// apply to upstream's version, not ours.
+    upstream_raw: Option<Zone>,
     current: Option<Arc<Served>>,
     publisher: Arc<Publisher>,
     clock: Arc<dyn Clock>,
@@ -215,6 +218,7 @@ impl ZoneTask {
             dir,
             state: ZoneState::default(),
             unsigned: None,
+            upstream_raw: None,
             current: None,
             publisher,
             clock,
@@ -462,7 +466,7 @@ impl ZoneTask {
         };
         self.last_result = Some("ok".into());
         self.state.last_success = Some(now);
-        self.strip(&mut unsigned);
+        let _ = self.strip(&mut unsigned);
         let changed = self.accept_unsigned(unsigned)?;
         if changed || force || self.current.is_none() {
             self.sign_and_publish(now).await
@@ -471,11 +475,13 @@ impl ZoneTask {
         }
     }
 
-    fn strip(&self, unsigned: &mut Zone) {
+    /// Strips a previous signer's records; returns whether there were any.
+    fn strip(&self, unsigned: &mut Zone) -> bool {
         let stripped = signer::strip_dnssec(unsigned);
         if !stripped.is_empty() {
             tracing::warn!(zone = %self.zone.name, removed = %stripped.join(", "), "removed DNSSEC records found in the unsigned input (a previous signer's)");
         }
+        !stripped.is_empty()
     }
 
     /// Takes a new unsigned version; returns whether its content differs from what was signed.
@@ -500,6 +506,7 @@ impl ZoneTask {
         };
         let now = self.clock.now();
         self.last_refresh = Some(now);
+        tracing::debug!(zone = %self.zone.name, force_axfr, "refresh: asking upstream");
         let key = self.tsig_key();
         let mut errors = Vec::new();
         for primary in primaries {
@@ -526,10 +533,11 @@ impl ZoneTask {
                     }
                 }
             }
+            // IXFR applies to the version as upstream sent it (before stripping)
             let base = if force_axfr {
                 None
             } else {
-                self.unsigned.as_ref()
+                self.upstream_raw.as_ref().or(self.unsigned.as_ref())
             };
             let mut res = loader::transfer(
                 primary,
@@ -541,6 +549,10 @@ impl ZoneTask {
             )
             .await;
             if let (Err(e), Some(_)) = (&res, base) {
+                if !e.ixfr_fallback() {
+                    errors.push(format!("{primary}: {e}"));
+                    continue;
+                }
                 tracing::warn!(zone = %self.zone.name, %primary, error = %e, "IXFR failed; falling back to AXFR");
                 res = loader::transfer(
                     primary,
@@ -579,7 +591,12 @@ impl ZoneTask {
                 }
             }
             tracing::info!(zone = %self.zone.name, %primary, serial = new_serial, how, records = zone.record_count(), "transferred from upstream");
-            self.strip(&mut zone);
+            let raw = zone.clone();
+            self.upstream_raw = if self.strip(&mut zone) {
+                Some(raw)
+            } else {
+                None
+            };
             // persist the unsigned copy first: a restart with upstream down resumes from it
             if let Err(e) = std::fs::create_dir_all(&self.dir).and_then(|_| {
                 super::offline::write_zone_atomic(&self.dir.join("unsigned.zone"), &zone)
