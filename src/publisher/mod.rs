@@ -25,7 +25,7 @@
 //! | EDNS version > 0 | BADVERS (RFC 6891 §6.1.3) |
 //! | bad TSIG | NOTAUTH + TSIG error (BADKEY/BADSIG/BADTIME/BADTRUNC), FORMERR for a malformed MAC |
 //! | opcode QUERY, class IN, name in a served zone | the answer; REFUSED outside our zones; REFUSED for other classes |
-//! | QUERY AXFR/IXFR | ACL (allow-transfer), then: TCP → transfer; UDP AXFR → FORMERR (as BIND: "attempted AXFR over UDP"); UDP IXFR → the SOA only (RFC 1995 §2: "use TCP") |
+//! | QUERY AXFR/IXFR | ACL (allow-transfer), then: TCP → transfer (IXFR: incremental from the served version's history when it covers the client's serial, else AXFR-style); UDP AXFR → FORMERR (as BIND: "attempted AXFR over UDP"); UDP IXFR → the SOA only (RFC 1995 §2: "use TCP", as BIND 9) |
 //! | NOTIFY | NOERROR if the zone is served and allow-notify passes (and the loader is told), else REFUSED |
 //! | UPDATE and other opcodes | NOTIMP |
 //!
@@ -47,6 +47,7 @@ use crate::dns::message::{
 };
 use crate::dns::name::Name;
 use crate::dns::rtype::{class, t};
+use crate::journal::History;
 use crate::zone::data::{soa_field, Zone};
 use arc_swap::ArcSwap;
 use data_encoding::BASE32HEX_NOPAD;
@@ -76,6 +77,9 @@ pub struct Served {
     /// Who may send NOTIFY for this zone (the loader's primaries and `allow-notify`; empty:
     /// nobody).
     pub allow_notify: Vec<AclEntry>,
+    /// The journaled changesets leading to this version, for incremental IXFR out (RFC 1995);
+    /// without it every IXFR that is not up to date is answered AXFR-style.
+    pub history: Option<History>,
     /// The NSEC3 chain sorted by hash, when the zone is NSEC3-signed.
     nsec3: Option<Nsec3Index>,
 }
@@ -97,8 +101,17 @@ impl Served {
             zone,
             allow_transfer,
             allow_notify: Vec::new(),
+            history: None,
             nsec3,
         }
+    }
+
+    /// Sets the IXFR history: the zone task passes `journal.history()` after appending the
+    /// changeset that made this version. Only a history whose newest serial is this version's
+    /// is used for incremental answers.
+    pub fn with_history(mut self, history: History) -> Served {
+        self.history = Some(history);
+        self
     }
 
     /// Sets the NOTIFY ACL.
