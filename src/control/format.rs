@@ -77,8 +77,9 @@ fn u(v: &Value, k: &str) -> Option<u64> {
     v.get(k).and_then(Value::as_u64)
 }
 
+/// A string field; an empty string counts as missing.
 fn s<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
-    v.get(k).and_then(Value::as_str)
+    v.get(k).and_then(Value::as_str).filter(|x| !x.is_empty())
 }
 
 fn b(v: &Value, k: &str) -> bool {
@@ -108,7 +109,7 @@ fn key_line(k: &Value) -> String {
         s(k, "role").unwrap_or("-"),
         u(k, "algorithm").map(algorithm_name).unwrap_or("-".into()),
         s(k, "keystore").unwrap_or("-"),
-        s(k, "state").filter(|x| !x.is_empty()).unwrap_or("-"),
+        s(k, "state").unwrap_or("-"),
     )
 }
 
