@@ -215,6 +215,78 @@ pub fn sign_zone_owned(
     params: &SignParams,
     now: u64,
 ) -> Result<Zone, SignError> {
+    sign_zone_with(unsigned, None, keys, params, now)
+}
+
+/// Incremental signing (issue 4): as [`sign_zone_owned`], but every RRset that is unchanged
+/// since `previous` (same TTL, same records) keeps its signature by each key when that
+/// signature is still current and does not expire within `refresh` seconds. Only changed
+/// RRsets, NSEC/NSEC3 records whose neighbourhood changed, the SOA, and signatures due for
+/// refresh get new signatures; the result is the same zone content as a full signing.
+pub fn sign_zone_incremental(
+    unsigned: Zone,
+    previous: &Zone,
+    refresh: u32,
+    keys: &[ActiveKey],
+    params: &SignParams,
+    now: u64,
+) -> Result<Zone, SignError> {
+    sign_zone_with(unsigned, Some((previous, refresh)), keys, params, now)
+}
+
+/// A signature of `previous` that can stand for `set` signed by `key` at `now`.
+fn reusable(
+    previous: &Zone,
+    owner: &Name,
+    set: &RRset,
+    key: &ActiveKey,
+    now: u64,
+    refresh: u32,
+) -> Option<Sig> {
+    let node = previous.nodes.get(owner)?;
+    let old = node.get(set.rtype)?;
+    if old.ttl != set.ttl || old.rdatas.len() != set.rdatas.len() {
+        return None;
+    }
+    let canon = |v: &[Vec<u8>]| {
+        let mut c: Vec<Vec<u8>> = v
+            .iter()
+            .map(|r| rdata::canonical(set.rtype, r).into_owned())
+            .collect();
+        c.sort_unstable();
+        c
+    };
+    if canon(&old.rdatas) != canon(&set.rdatas) {
+        return None;
+    }
+    let alg = key.key.algorithm();
+    node.sigs
+        .iter()
+        .find(|s| {
+            let r = &s.rdata;
+            r.len() > 18
+                && s.covered == set.rtype
+                && r[2] == alg
+                && u16::from_be_bytes([r[16], r[17]]) == key.tag
+                && u32::from_be_bytes([r[4], r[5], r[6], r[7]]) == set.ttl
+                && {
+                    let exp = u32::from_be_bytes([r[8], r[9], r[10], r[11]]);
+                    let inc = u32::from_be_bytes([r[12], r[13], r[14], r[15]]);
+                    // RFC 1982 arithmetic on 32-bit times
+                    (now as u32).wrapping_sub(inc) as i32 >= 0
+                        && exp.wrapping_sub(now as u32) as i32 > refresh as i32
+                }
+        })
+        .cloned()
+}
+
+fn sign_zone_with(
+    unsigned: Zone,
+    previous: Option<(&Zone, u32)>,
+    keys: &[ActiveKey],
+    params: &SignParams,
+    now: u64,
+) -> Result<Zone, SignError> {
     if !keys.iter().any(|k| k.signs_keys) {
         return Err(SignError::NoKeys("to sign the DNSKEY RRset (KSK or CSK)"));
     }
@@ -327,6 +399,16 @@ pub fn sign_zone_owned(
                                 };
                                 if !use_it {
                                     continue;
+                                }
+                                if let Some((prev, refresh)) = previous {
+                                    if task.rtype != t::SOA {
+                                        if let Some(sig) =
+                                            reusable(prev, &task.owner, set, k, now, refresh)
+                                        {
+                                            local.push((task.node, sig));
+                                            continue;
+                                        }
+                                    }
                                 }
                                 match sign_rrset(
                                     &task.owner,
@@ -484,5 +566,121 @@ fn add_nsec_chain(zone: &mut Zone, kinds: &[NameKind], ttl: u32) {
             ttl,
             rdatas: vec![rd],
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keystore::{dnskey_rdata, key_tag, pkcs8, RingSigningKey};
+
+    fn key() -> ActiveKey {
+        let der = pkcs8::ed25519_pkcs8(&[9u8; 32]);
+        let k = RingSigningKey::from_der(15, &der).unwrap();
+        let dnskey = dnskey_rdata(257, 15, k.public_key());
+        ActiveKey {
+            tag: key_tag(&dnskey),
+            dnskey,
+            key: Arc::new(k),
+            signs_keys: true,
+            signs_zone: true,
+        }
+    }
+
+    fn zone(serial: u32, extra: &str) -> Zone {
+        let origin = Name::parse("inc.test.", None).unwrap();
+        let mut text =
+            format!("$TTL 300\n@ SOA ns h {serial} 1 1 1 300\n@ NS ns\nns A 192.0.2.1\n");
+        for i in 0..50 {
+            text.push_str(&format!("h{i} A 192.0.2.{}\n", i + 2));
+        }
+        text.push_str(extra);
+        let p = crate::zonefile::parse_str(&text, std::path::Path::new("z"), &origin).unwrap();
+        crate::zonefile::zone_from_parsed(p, &origin).unwrap().0
+    }
+
+    fn sigs(z: &Zone) -> std::collections::BTreeSet<Vec<u8>> {
+        z.nodes
+            .values()
+            .flat_map(|n| n.sigs.iter().map(|s| s.rdata.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn incremental_keeps_valid_signatures_of_unchanged_rrsets() {
+        for denial in [
+            Denial::Nsec,
+            Denial::Nsec3 {
+                iterations: 0,
+                salt: vec![],
+                opt_out: false,
+            },
+        ] {
+            let params = SignParams {
+                denial,
+                ..SignParams::default()
+            };
+            let k = [key()];
+            let t0 = 1_704_067_200;
+            let refresh = 5 * 86400;
+            let v1 = sign_zone_owned(zone(1, ""), &k, &params, t0).unwrap();
+            // one new name: its A RRset, the NSEC(3) records around it, the SOA are new
+            let v2 = sign_zone_incremental(
+                zone(2, "h25b A 192.0.2.200\n"),
+                &v1,
+                refresh,
+                &k,
+                &params,
+                t0 + 60,
+            )
+            .unwrap();
+            assert!(verify::check_zone(&v2, t0 + 60, true).is_empty());
+            let fresh: Vec<_> = sigs(&v2).difference(&sigs(&v1)).cloned().collect();
+            assert!(
+                (3..=6).contains(&fresh.len()),
+                "{} new signatures for a one-name change",
+                fresh.len()
+            );
+            // the full signing gives the same content (records), only signatures differ
+            let full =
+                sign_zone_owned(zone(2, "h25b A 192.0.2.200\n"), &k, &params, t0 + 60).unwrap();
+            let strip = |z: &Zone| -> Vec<_> {
+                z.nodes
+                    .iter()
+                    .map(|(n, node)| (n.clone(), node.rrsets.clone()))
+                    .collect()
+            };
+            assert_eq!(strip(&full), strip(&v2));
+            // near expiry every signature is renewed
+            let late = t0 + 14 * 86400 - refresh as u64 + 1;
+            let v3 = sign_zone_incremental(
+                zone(3, "h25b A 192.0.2.200\n"),
+                &v2,
+                refresh,
+                &k,
+                &params,
+                late,
+            )
+            .unwrap();
+            assert!(verify::check_zone(&v3, late, true).is_empty());
+            assert!(sigs(&v3).is_disjoint(&sigs(&v2)));
+            // half-way, only the ones whose jittered expiry falls within refresh are renewed
+            let mid = t0 + 14 * 86400 - refresh as u64 - 6 * 3600;
+            let v4 = sign_zone_incremental(
+                zone(4, "h25b A 192.0.2.200\n"),
+                &v2,
+                refresh,
+                &k,
+                &params,
+                mid,
+            )
+            .unwrap();
+            let renewed = sigs(&v4).difference(&sigs(&v2)).count();
+            let total = sigs(&v4).len();
+            assert!(
+                renewed > 1 && renewed < total,
+                "{renewed} of {total} renewed"
+            );
+        }
     }
 }

@@ -63,6 +63,11 @@ pub const MIN_REFRESH_INTERVAL: u64 = 2;
 /// Nor less often than this, whatever the SOA says (Knot's `refresh-max-interval` default).
 pub const MAX_REFRESH_INTERVAL: u64 = 86_400;
 
+/// A re-sign renews the signatures expiring within `signatures-refresh` plus this window:
+/// expirations are spread by the jitter, and renewing them one at a time would publish a new
+/// serial every few seconds.
+pub const RESIGN_BATCH_WINDOW: u64 = 3600;
+
 /// Before any upstream SOA is known (first transfer failing), retry this often.
 pub const INITIAL_RETRY: u64 = 10;
 
@@ -704,12 +709,17 @@ impl ZoneTask {
         if self.unsigned.is_none() {
             return Err("no unsigned version to sign yet".into());
         }
-        let _ = force;
         let now = self.clock.now();
-        self.sign_and_publish(now).await
+        self.sign_and_publish_with(now, force).await
     }
 
     async fn sign_and_publish(&mut self, now: u64) -> Result<String, String> {
+        self.sign_and_publish_with(now, false).await
+    }
+
+    /// Signs the current unsigned version: incrementally from the served version (unchanged
+    /// RRsets keep signatures that are not due for refresh), or everything with `full`.
+    async fn sign_and_publish_with(&mut self, now: u64, full: bool) -> Result<String, String> {
         let Some(mut unsigned) = self.unsigned.clone() else {
             return Err("no unsigned version".into());
         };
@@ -726,15 +736,29 @@ impl ZoneTask {
         let cfg = self.cfg.clone();
         let zcfg = self.zone.clone();
         let dir = self.dir.clone();
+        let previous = if full { None } else { self.current.clone() };
         let result =
             tokio::task::spawn_blocking(move || -> Result<(Zone, Vec<KeyStatus>), String> {
                 let zk = keys::ensure_keys(&cfg, &zcfg, &policy, now, true)?;
                 let salt_len = policy.nsec3.as_ref().map(|n| n.salt_length).unwrap_or(0);
                 let salt = keys::nsec3_salt(&dir, salt_len)?;
                 let params = keys::sign_params(&policy, salt);
-                let signed = signer::sign_zone_owned(unsigned, &zk.active, &params, now)
-                    .map_err(|e| e.to_string())?;
-                let problems = verify::check_zone(&signed, now, true);
+                let prev = previous.as_ref().map(|s| &s.zone);
+                let signed = match prev {
+                    Some(p) => {
+                        // renew what expires within refresh + one batch window, so that
+                        // jittered expirations are renewed in batches, not one by one
+                        let refresh = (policy.signatures_refresh + RESIGN_BATCH_WINDOW)
+                            .min(u32::MAX as u64 / 2) as u32;
+                        signer::sign_zone_incremental(
+                            unsigned, p, refresh, &zk.active, &params, now,
+                        )
+                    }
+                    None => signer::sign_zone_owned(unsigned, &zk.active, &params, now),
+                }
+                .map_err(|e| e.to_string())?;
+                // every signature not carried over unchanged is verified
+                let problems = verify::check_zone_since(&signed, now, prev);
                 if !problems.is_empty() {
                     return Err(format!("self-check failed: {}", problems.join("; ")));
                 }
