@@ -412,3 +412,59 @@ fn expire_withdraw_sim_clock() {
     require!("knotd", "knotc", "kzonecheck");
     expire_scenario("withdraw");
 }
+
+/// The wiring of EXPIRE in real time (EXPIRE = 4 s): upstream stops, `signet status --json`
+/// reports the zone stale and still served, and it still answers; the upstream comes back and
+/// the zone is fresh again without operator action.
+#[test]
+fn expire_real_time_reported_by_status() {
+    require!("knotd", "knotc", "dig");
+    let dir = TempDir::new("up-expire-rt");
+    let key = TsigKey::generate("xfr-key");
+    let port = free_port();
+    let kport = free_port();
+    let timers = "2 2 4 300";
+    let knot = KnotPrimary::builder(&key)
+        .zone(ZONE, &zone_text(1, 0, timers))
+        .port(kport)
+        .start(&dir);
+    let conf = signet_conf(&dir, port, &key, kport, "");
+    let _signet = start_signet(&dir, &conf, "signet");
+    let serial = signed_serial_changes(port, None, Duration::from_secs(30));
+    let status = || -> serde_json::Value {
+        let out = run(
+            Command::new(signet_bin()).args([
+                "status",
+                "-c",
+                &conf.to_string_lossy(),
+                ZONE,
+                "--json",
+            ]),
+            Duration::from_secs(10),
+        );
+        assert!(out.ok(), "{out}");
+        let v: serde_json::Value =
+            serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stdout));
+        v["zones"][0].clone()
+    };
+    assert_eq!(status()["stale"], false);
+    drop(knot);
+    assert!(
+        wait_until(Duration::from_secs(20), || status()["stale"] == true),
+        "never reported stale: {}",
+        status()
+    );
+    let st = status();
+    assert_eq!(st["served"], true, "{st}");
+    assert_eq!(soa_serial(port, ZONE), Some(serial));
+    let _knot2 = KnotPrimary::builder(&key)
+        .zone(ZONE, &zone_text(2, 1, timers))
+        .port(kport)
+        .start(&dir);
+    assert!(
+        wait_until(Duration::from_secs(20), || status()["stale"] == false),
+        "still stale after upstream came back: {}",
+        status()
+    );
+    assert_eq!(status()["upstream_serial"], 2);
+}
