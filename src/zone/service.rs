@@ -197,6 +197,8 @@ pub struct ZoneTask {
     keys: Vec<KeyStatus>,
     /// Time of the last failed signing, to back off.
     sign_failed_at: Option<u64>,
+    /// Why the last signing failed.
+    sign_error: Option<String>,
     /// Transfer limits (tests lower them).
     pub limits: Limits,
 }
@@ -234,6 +236,7 @@ impl ZoneTask {
             last_result: None,
             keys: Vec::new(),
             sign_failed_at: None,
+            sign_error: None,
             limits: Limits::default(),
         };
         Ok((t, status_rx))
@@ -790,10 +793,12 @@ impl ZoneTask {
             Err(e) => {
                 tracing::error!(zone = %self.zone.name, error = %e, "signing failed; still serving the last good version");
                 self.sign_failed_at = Some(now);
+                self.sign_error = Some(e.clone());
                 return Err(e);
             }
         };
         self.sign_failed_at = None;
+        self.sign_error = None;
         self.keys = keys;
         self.state.signed_serial = serial;
         self.state.unsigned_digest = digest;
@@ -894,6 +899,7 @@ impl ZoneTask {
                 None
             },
             stale: self.stale,
+            alarm: self.alarm(now),
             earliest_signature_expiry: self
                 .current
                 .as_ref()
@@ -901,6 +907,30 @@ impl ZoneTask {
             next_resign: self.resign_at(),
             keys: self.keys.clone(),
             events: self.schedule(),
+        }
+    }
+
+    fn alarm(&self, now: u64) -> Option<String> {
+        let mut a = Vec::new();
+        if let Some(e) = &self.sign_error {
+            a.push(format!(
+                "signing failing, serving the last good version: {e}"
+            ));
+        }
+        if self.stale {
+            let since = self
+                .state
+                .last_success
+                .map(|t| now.saturating_sub(t))
+                .unwrap_or(0);
+            a.push(format!(
+                "STALE: upstream silent past EXPIRE, last success {since}s ago"
+            ));
+        }
+        if a.is_empty() {
+            None
+        } else {
+            Some(a.join("; "))
         }
     }
 

@@ -58,6 +58,8 @@ pub struct ZoneStatus {
     pub upstream_expires: Option<u64>,
     /// Upstream silent past EXPIRE: still served (keep-serving) but stale.
     pub stale: bool,
+    /// What needs the operator's attention now (signing failing, upstream stale), if anything.
+    pub alarm: Option<String>,
     /// Earliest RRSIG expiration in the served version.
     pub earliest_signature_expiry: Option<u64>,
     pub next_resign: Option<u64>,
