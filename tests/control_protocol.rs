@@ -69,6 +69,7 @@ fn status_of(zone: &str, serial: u32) -> ZoneStatus {
         next_refresh: Some(NOW + 2700),
         upstream_expires: None,
         stale: false,
+        alarm: None,
         earliest_signature_expiry: Some(NOW + 13 * 86400),
         next_resign: Some(NOW + 8 * 86400),
         keys: vec![KeyStatus {
