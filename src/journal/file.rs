@@ -148,6 +148,7 @@ impl Journal {
             entries: Vec::new(),
             file_len: 0,
         };
+        remove_stale_temp_files(dir);
         let data = match fs::read(&path) {
             Ok(d) => d,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(j),
@@ -543,6 +544,22 @@ impl Journal {
             let _ = f.set_len(self.file_len).and_then(|()| f.sync_data());
         }
         r
+    }
+}
+
+/// Removes temporary files of rewrites that a crash interrupted (they were never renamed into
+/// place, so they hold nothing the journal needs).
+fn remove_stale_temp_files(dir: &Path) {
+    let Ok(rd) = fs::read_dir(dir) else {
+        return;
+    };
+    let prefix = format!(".{JOURNAL_FILE}.");
+    for e in rd.flatten() {
+        let n = e.file_name();
+        let n = n.to_string_lossy();
+        if n.starts_with(&prefix) && n.ends_with(".tmp") {
+            let _ = fs::remove_file(e.path());
+        }
     }
 }
 
