@@ -813,6 +813,7 @@ async fn cli_text_json_and_exit_codes() {
         s.last_refresh_result = Some("SOA query: timed out".into());
         s.upstream_expires = Some(NOW - 86400);
         s.stale = true;
+        s.alarm = Some("upstream silent past SOA EXPIRE".into());
     });
     let sock = h.sock.to_string_lossy().into_owned();
     let cli = move |args: &[&str]| {
@@ -847,7 +848,11 @@ async fn cli_text_json_and_exit_codes() {
     let text = status.clone().expect_ok();
     assert!(text.contains("example.net.\n  source"), "{text}");
     assert!(
-        text.contains("example.org.\n  source                    primaries 192.0.2.1:53"),
+        text.contains("example.org.\n  ALARM: upstream silent past SOA EXPIRE\n  source"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  source                    primaries 192.0.2.1:53\n"),
         "{text}"
     );
     assert!(text.contains("served                    yes"), "{text}");

@@ -123,6 +123,9 @@ fn field(out: &mut String, label: &str, value: &str) {
 pub fn zone_status(z: &Value, now: u64) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}", s(z, "zone").unwrap_or("?"));
+    if let Some(a) = s(z, "alarm") {
+        let _ = writeln!(out, "  ALARM: {a}");
+    }
     field(&mut out, "source", s(z, "source").unwrap_or("-"));
     let served = b(z, "served");
     field(
@@ -327,14 +330,17 @@ mod tests {
             "upstream_serial": 5, "signed_serial": 9, "served": true,
             "last_refresh": now - 120, "last_refresh_result": "timeout",
             "last_success": now - 86400 * 8, "next_refresh": now + 2700,
-            "upstream_expires": now - 86400, "stale": true,
+            "upstream_expires": now - 86400, "stale": true, "alarm": "upstream silent past EXPIRE",
             "earliest_signature_expiry": now + 86400 * 13, "next_resign": null,
             "keys": [{"tag": 12345, "role": "csk", "algorithm": 13, "keystore": "files",
                       "state": "active", "created": 0}],
             "events": [{"event": "refresh", "at": now + 2700}]
         }]});
         let out = status(&data);
-        assert!(out.starts_with("example.org.\n"), "{out}");
+        assert!(
+            out.starts_with("example.org.\n  ALARM: upstream silent past EXPIRE\n  source"),
+            "{out}"
+        );
         assert!(out.contains("(2m ago): timeout"), "{out}");
         assert!(
             out.contains("next refresh              1970-01-12T14:31:40Z (in 45m)"),

@@ -55,13 +55,20 @@
 //! # Wiring (`signet serve`)
 //!
 //! ```ignore
+//! // before the zones load, so that a bad socket path is a one-line startup error
+//! let control = ControlServer::bind(&cfg.server.control)?;
+//! let registry = Arc::new(Registry::new());            // zone tasks insert their handles
+//! let (cfg_tx, cfg_rx) = watch::channel(cfg.clone());  // Arc<Config>; send_replace() on reload
 //! let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(4);
-//! let (cfg_tx, cfg_rx) = watch::channel(Arc::new(cfg));   // send_replace() after a reload
-//! let control = ControlServer::bind(&cfg.server.control)?; // before zones load: a one-line reason
 //! let ctx = Arc::new(ControlContext { registry, publisher, config: cfg_rx, reload: reload_tx });
-//! tokio::spawn(control.run(ctx, stop_rx.clone()));
-//! // the reload task: while let Some(reply) = reload_rx.recv().await { let _ = reply.send(do_reload().await); }
+//! let control_task = tokio::spawn(control.run(ctx, stop_rx.clone())); // stop: watch<bool>
+//! // the reload task (SIGHUP does the same without a reply):
+//! // while let Some(reply) = reload_rx.recv().await { let _ = reply.send(do_reload().await); }
 //! ```
+//!
+//! A zone task must publish its new [`ZoneStatus`] *before* it answers a command, so that the
+//! status returned with the answer is the state the command reached. Nobody answering a
+//! reload request means `signet reload` fails after [`COMMAND_TIMEOUT`].
 
 pub mod client;
 pub mod format;
@@ -180,9 +187,8 @@ impl Response {
 
     /// The response as one line, newline included.
     pub fn to_line(&self) -> String {
-        let mut s = serde_json::to_string(self).unwrap_or_else(|e| {
-            format!(r#"{{"ok":false,"error":"cannot encode the response: {e}"}}"#)
-        });
+        let mut s = serde_json::to_string(self)
+            .unwrap_or_else(|_| r#"{"ok":false,"error":"cannot encode the response"}"#.to_string());
         s.push('\n');
         s
     }
