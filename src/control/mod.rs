@@ -451,7 +451,7 @@ pub async fn handle_line(ctx: &ControlContext, line: &[u8], limits: &Limits) -> 
     handle(ctx, &req, limits).await
 }
 
-/// The commands and whether each needs a zone.
+/// The commands, for the "unknown command" message.
 const COMMANDS: &[&str] = &[
     "status",
     "keys",
