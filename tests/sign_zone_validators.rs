@@ -65,23 +65,27 @@ fn content(path: &Path) -> Vec<String> {
     v
 }
 
+fn sign_zone(conf: &Path, input: &Path, out: &Path) {
+    run(
+        std::process::Command::new(signet_bin())
+            .arg("sign-zone")
+            .arg("-c")
+            .arg(conf)
+            .args(["--zone", ZONE, "--in"])
+            .arg(input)
+            .arg("--out")
+            .arg(out),
+        std::time::Duration::from_secs(120),
+    )
+    .expect_ok();
+}
+
 fn sign_and_check(label: &str, keys: &str, nsec3: &str, csk: bool) {
     let dir = TempDir::new(label);
     let conf = dir.write("signet.toml", config(dir.path(), keys, nsec3));
     let out = dir.join("signed.zone");
     let input = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/full.zone");
-    run(
-        std::process::Command::new(signet_bin())
-            .arg("sign-zone")
-            .arg("-c")
-            .arg(&conf)
-            .args(["--zone", ZONE, "--in"])
-            .arg(&input)
-            .arg("--out")
-            .arg(&out),
-        std::time::Duration::from_secs(120),
-    )
-    .expect_ok();
+    sign_zone(&conf, &input, &out);
     ldns_verify_zone(&out).unwrap_or_else(|e| panic!("{label}: ldns-verify-zone: {e}"));
     kzonecheck(ZONE, &out).unwrap_or_else(|e| panic!("{label}: kzonecheck: {e}"));
     // A CSK carries the SEP flag and signs everything: dnssec-verify needs -z ("ignore the KSK
@@ -170,18 +174,7 @@ fn tampered_output_is_rejected() {
     );
     let out = dir.join("signed.zone");
     let input = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/full.zone");
-    run(
-        std::process::Command::new(signet_bin())
-            .arg("sign-zone")
-            .arg("-c")
-            .arg(&conf)
-            .args(["--zone", ZONE, "--in"])
-            .arg(&input)
-            .arg("--out")
-            .arg(&out),
-        std::time::Duration::from_secs(120),
-    )
-    .expect_ok();
+    sign_zone(&conf, &input, &out);
     let text = read_file(&out).replace("192.0.2.4", "192.0.2.99");
     let bad = dir.write("bad.zone", text);
     assert!(ldns_verify_zone(&bad).is_err());
