@@ -183,7 +183,7 @@ fn check_zone_inner(zone: &Zone, now: u64, every: u64, previous: Option<&Zone>) 
                     && !mine.is_empty()
                     && (every == 1
                         || name == &zone.origin
-                        || sample_hash(name, set.rtype) % every == 0)
+                        || sample_hash(name, set.rtype).is_multiple_of(every))
                 {
                     jobs.push((name, set, mine));
                 }
