@@ -9,7 +9,10 @@ use std::process::Command;
 use std::time::Duration;
 
 fn signet(args: &[&str]) -> Output {
-    run(Command::new(signet_bin()).args(args), Duration::from_secs(60))
+    run(
+        Command::new(signet_bin()).args(args),
+        Duration::from_secs(60),
+    )
 }
 
 fn conf(dir: &TempDir, zone_file: &str) -> String {
@@ -81,8 +84,14 @@ fn check_reports_config_errors_with_lines() {
     assert_eq!(out.code, Some(1), "{out}");
     let text = out.combined();
     let cs = c.to_string_lossy();
-    assert!(text.contains(&format!("{cs}:3: ")), "unknown key on line 3: {text}");
-    assert!(text.contains(&format!("{cs}:6: ")), "undefined policy on line 6: {text}");
+    assert!(
+        text.contains(&format!("{cs}:3: ")),
+        "unknown key on line 3: {text}"
+    );
+    assert!(
+        text.contains(&format!("{cs}:6: ")),
+        "undefined policy on line 6: {text}"
+    );
 }
 
 #[test]
@@ -91,13 +100,19 @@ fn serve_refuses_unusable_config() {
     let c = dir.write("signet.toml", "[server\n");
     let out = signet(&["serve", "-c", &c.to_string_lossy()]);
     assert!(!out.ok(), "{out}");
-    assert!(out.combined().contains(&format!("{}:1", c.display())), "{out}");
+    assert!(
+        out.combined().contains(&format!("{}:1", c.display())),
+        "{out}"
+    );
 }
 
 #[test]
 fn sign_zone_refuses_broken_zone_and_writes_nothing() {
     let dir = TempDir::new("cli-sign");
-    let zf = dir.write("bad.zone", "$TTL 300\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nwww A (192.0.2.1\n");
+    let zf = dir.write(
+        "bad.zone",
+        "$TTL 300\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nwww A (192.0.2.1\n",
+    );
     let c = dir.write("signet.toml", conf(&dir, &zf.to_string_lossy()));
     let out_file = dir.join("out.zone");
     let out = signet(&[
