@@ -232,6 +232,36 @@ fn diff_then_apply_gives_the_new_version() {
 }
 
 #[test]
+fn diff_names_equals_diff_over_the_touched_names() {
+    let mut rng = Rng(0x51ed_2701);
+    for round in 0..100 {
+        let old = random_zone(&mut rng, 1, 40);
+        let new = mutate(&mut rng, &old, 2);
+        let touched: Vec<Name> = old
+            .nodes
+            .iter()
+            .filter(|(n, node)| new.nodes.get(*n) != Some(*node))
+            .map(|(n, _)| n.clone())
+            .chain(
+                new.nodes
+                    .keys()
+                    .filter(|n| !old.nodes.contains_key(*n))
+                    .cloned(),
+            )
+            .collect();
+        // plus some untouched names, in any order, with duplicates
+        let mut owners: Vec<Name> = touched.iter().rev().cloned().collect();
+        owners.extend(old.nodes.keys().take(5).cloned());
+        owners.extend(touched.iter().take(2).cloned());
+        assert_eq!(
+            diff_names(&old, &new, &owners),
+            diff(&old, &new),
+            "round {round}"
+        );
+    }
+}
+
+#[test]
 fn diff_of_equal_versions_is_the_soa_only() {
     let mut rng = Rng(7);
     let z = random_zone(&mut rng, 5, 40);
