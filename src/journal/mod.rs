@@ -11,6 +11,29 @@
 //!  secondary: IXFR (serial S) ─▶ publisher::xfr ─▶ History::chain(S, N+1) ─▶ condense ─▶ IXFR
 //! ```
 //!
+//! ## Use from the zone task
+//!
+//! ```text
+//!  start:     let mut journal = Journal::open(&zone_state_dir, &origin, JournalLimits::default())?;
+//!             let current = journal.recover(snapshot_from_signed_zone_file)?;
+//!             publisher.publish(Arc::new(Served::new(current, acl).with_history(journal.history())));
+//!  new version (old → new, both signed and verified):
+//!             let cs = journal::diff_names(&old, &new, touched_owners);  // or diff(&old, &new)
+//!             journal.append(&cs)?;      // fsynced when it returns; on Err do NOT publish:
+//!                                        // keep serving `old`, raise the alarm, retry later
+//!             write signed.zone (temp + fsync + rename);
+//!             publisher.publish(Arc::new(Served::new(new, acl).with_history(journal.history())));
+//!             notify the secondaries
+//!  no old version to diff from (the first version ever, or a version that does not follow
+//!  the journal, e.g. an older snapshot restored by hand):
+//!             journal.reset(new_serial)?  // an empty history: IXFR from older serials gets AXFR
+//! ```
+//!
+//! A full re-sign is an ordinary changeset (large: every RRSIG): append it like any other; if
+//! it is larger than the journal's bound the history simply empties at its serial.
+//! [`JournalError::NotChained`] from `append` means the caller's `old` is not the journal's last
+//! version: `reset` to the new serial.
+//!
 //! ## Changesets
 //!
 //! A [`Changeset`] is one IXFR difference sequence (RFC 1995 §4): the records removed from version
