@@ -37,6 +37,7 @@ use crate::config::{
     AclEntry, Config, OnUpstreamExpire, Policy, SerialPolicy, ZoneConfig, ZoneSource,
 };
 use crate::dns::name::Name;
+use crate::journal::{self, Journal, JournalLimits};
 use crate::loader::{self, Fetched, Limits};
 use crate::publisher::server::Server;
 use crate::publisher::{NotifyPolicy, Publisher, Served};
@@ -199,6 +200,9 @@ pub struct ZoneTask {
     sign_failed_at: Option<u64>,
     /// Why the last signing failed.
     sign_error: Option<String>,
+    /// The IXFR history of the signed zone (journal before NOTIFY: every new version's diff
+    /// is appended and fsynced before it is served).
+    journal: Option<Arc<std::sync::Mutex<Journal>>>,
     /// Transfer limits (tests lower them).
     pub limits: Limits,
 }
@@ -237,6 +241,7 @@ impl ZoneTask {
             keys: Vec::new(),
             sign_failed_at: None,
             sign_error: None,
+            journal: None,
             limits: Limits::default(),
         };
         Ok((t, status_rx))
@@ -280,6 +285,12 @@ impl ZoneTask {
             self.publisher
                 .set_notify_policy(&self.origin, Some(NotifyPolicy { acl, key }));
         }
+        match Journal::open(&self.dir, &self.origin, JournalLimits::default()) {
+            Ok(j) => self.journal = Some(Arc::new(std::sync::Mutex::new(j))),
+            Err(e) => {
+                tracing::error!(zone = %self.zone.name, error = %e, "cannot open the journal; serving without IXFR history")
+            }
+        }
         self.restore();
         self.report();
     }
@@ -306,6 +317,20 @@ impl ZoneTask {
         }
         match zonefile::load_zone(&self.dir.join("signed.zone"), &self.origin) {
             Ok((z, _)) => {
+                // the journal is written before the snapshot: it may hold newer versions
+                let z = match &self.journal {
+                    Some(j) => match j.lock() {
+                        Ok(mut j) => match j.recover(z.clone()) {
+                            Ok(r) => r,
+                            Err(e) => {
+                                tracing::warn!(zone = %self.zone.name, error = %e, "journal recovery failed; serving the snapshot");
+                                z
+                            }
+                        },
+                        Err(_) => z,
+                    },
+                    None => z,
+                };
                 let now = self.clock.now();
                 if earliest_expiry(&z, now).is_some_and(|e| e <= now) {
                     tracing::warn!(zone = %self.zone.name, "stored signed copy has expired signatures; not serving it");
@@ -739,7 +764,9 @@ impl ZoneTask {
         let cfg = self.cfg.clone();
         let zcfg = self.zone.clone();
         let dir = self.dir.clone();
+        let served_prev = self.current.clone();
         let previous = if full { None } else { self.current.clone() };
+        let journal = self.journal.clone();
         let result =
             tokio::task::spawn_blocking(move || -> Result<(Zone, Vec<KeyStatus>), String> {
                 let zk = keys::ensure_keys(&cfg, &zcfg, &policy, now, true)?;
@@ -766,6 +793,25 @@ impl ZoneTask {
                     return Err(format!("self-check failed: {}", problems.join("; ")));
                 }
                 std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+                // journal before snapshot, snapshot before serving, serving before NOTIFY
+                if let Some(j) = &journal {
+                    let mut j = j.lock().map_err(|_| "journal lock poisoned".to_string())?;
+                    match served_prev.as_ref() {
+                        Some(p) if p.serial().is_some() => {
+                            let cs = journal::diff(&p.zone, &signed);
+                            if let Err(e) = j.append(&cs) {
+                                // e.g. an earlier version was journaled but never served: the
+                                // history no longer leads to what secondaries have; start it
+                                // again here (they get one AXFR-style transfer)
+                                tracing::warn!(error = %e, "journal append failed; resetting the IXFR history");
+                                j.reset(cs.to).map_err(|e| format!("journal: {e}"))?;
+                            }
+                        }
+                        _ => j
+                            .reset(signed.serial().unwrap_or(0))
+                            .map_err(|e| format!("journal: {e}"))?,
+                    }
+                }
                 super::offline::write_zone_atomic(&dir.join("signed.zone"), &signed)
                     .map_err(|e| format!("{}: {e}", dir.display()))?;
                 let keys = zk
@@ -834,8 +880,16 @@ impl ZoneTask {
     }
 
     fn served_from(&self, signed: Zone) -> Served {
-        Served::new(signed, self.zone.allow_transfer.clone())
-            .with_allow_notify(self.zone.allow_notify.clone())
+        let s = Served::new(signed, self.zone.allow_transfer.clone())
+            .with_allow_notify(self.zone.allow_notify.clone());
+        match self
+            .journal
+            .as_ref()
+            .and_then(|j| j.lock().ok().map(|j| j.history()))
+        {
+            Some(h) => s.with_history(h),
+            None => s,
+        }
     }
 
     /// Serves `signed` from now on (replacing the previous version whole) and, with

@@ -1,0 +1,158 @@
+//! Issue 4 end to end: a one-record change at a real hidden primary (knotd) reaches a BIND
+//! named and an NSD secondary as a small incremental IXFR from `signet serve` (incremental
+//! signing keeps every unchanged signature; the journal holds the diff); a kill -9 of signet and a
+//! restart keep the journal, and the next change is still incremental.
+
+mod common;
+
+use common::*;
+use std::process::Command;
+use std::time::Duration;
+
+const ZONE: &str = "example.net";
+
+fn zone_text(serial: u32, extra: &str) -> String {
+    let mut s = format!(
+        "$TTL 300\n$ORIGIN example.net.\n@ SOA ns1 hostmaster {serial} 3600 600 604800 300\n@ NS ns1\nns1 A 192.0.2.1\n"
+    );
+    for i in 0..300 {
+        s.push_str(&format!("host{i} A 198.51.100.{}\n", i % 250 + 1));
+    }
+    s.push_str(extra);
+    s
+}
+
+fn start_signet(dir: &TempDir, conf: &std::path::Path, name: &str) -> Proc {
+    let mut cmd = Command::new(signet_bin());
+    cmd.arg("serve")
+        .arg("-c")
+        .arg(conf)
+        .env("SIGNET_LOG", "signet=debug");
+    Proc::spawn(name, cmd, dir.path())
+}
+
+/// The number of records of the last incremental IXFR signet sent to `key`, from its log.
+fn last_incremental(log: &str) -> Option<usize> {
+    log.lines()
+        .filter(|l| l.contains("IXFR out") && l.contains("incremental"))
+        .filter_map(|l| {
+            let i = l.find("records=")?;
+            l[i + 8..]
+                .split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse()
+                .ok()
+        })
+        .last()
+}
+
+#[test]
+fn one_record_change_reaches_secondaries_as_small_ixfr() {
+    require!("knotd", "knotc", "named", "nsd", "dig", "ldns-verify-zone");
+    let dir = TempDir::new("ixfr-e2e");
+    let key = TsigKey::generate("xfr-key");
+    let port = free_port();
+    let kport = free_port();
+    let nport = free_port();
+    let dport = free_port();
+    let knot = KnotPrimary::builder(&key)
+        .zone(ZONE, &zone_text(1, ""))
+        .port(kport)
+        .notify(port)
+        .start(&dir);
+    let conf = dir.write(
+        "signet.toml",
+        format!(
+            r#"[server]
+listen = ["127.0.0.1:{port}"]
+state-dir = "{state}"
+{tsig}
+[keystore.files]
+backend = "files"
+directory = "{keys}"
+[policy.p]
+keys = [{{ role = "ksk", algorithm = "ecdsap256sha256" }}, {{ role = "zsk", algorithm = "ecdsap256sha256" }}]
+nsec3 = {{ iterations = 0, salt-length = 0, opt-out = false }}
+[[zone]]
+name = "{ZONE}"
+policy = "p"
+primaries = ["127.0.0.1:{kport}"]
+transfer-tsig = "{kn}"
+allow-transfer = ["key:{kn}"]
+notify = ["127.0.0.1:{nport}", "127.0.0.1:{dport}"]
+"#,
+            state = dir.join("state").display(),
+            keys = dir.join("keys").display(),
+            tsig = key.signet_toml(),
+            kn = key.name,
+        ),
+    );
+    let signet = start_signet(&dir, &conf, "signet");
+    wait_until(Duration::from_secs(30), || soa_serial(port, ZONE).is_some());
+    let s1 = soa_serial(port, ZONE).unwrap();
+    let named = NamedSecondary::builder(port, &key)
+        .zone(ZONE)
+        .port(nport)
+        .start(&dir);
+    let nsd = NsdSecondary::builder(port, &key)
+        .zone(ZONE)
+        .port(dport)
+        .start(&dir);
+    named
+        .wait_serial(ZONE, s1, Duration::from_secs(30))
+        .unwrap();
+    nsd.wait_serial(ZONE, s1, Duration::from_secs(30)).unwrap();
+
+    // one record added upstream
+    knot.update_zone(ZONE, &zone_text(2, "new A 192.0.2.77\n"))
+        .unwrap();
+    let mut s2 = s1;
+    wait_until(Duration::from_secs(30), || {
+        s2 = soa_serial(port, ZONE).unwrap_or(s1);
+        s2 != s1
+    });
+    assert_ne!(s2, s1, "signet never picked up the change");
+    named
+        .wait_serial(ZONE, s2, Duration::from_secs(30))
+        .unwrap();
+    nsd.wait_serial(ZONE, s2, Duration::from_secs(30)).unwrap();
+    let n = last_incremental(&signet.log())
+        .unwrap_or_else(|| panic!("no incremental IXFR out:\n{}", signet.log_tail(40)));
+    // the new A + its RRSIG, the NSEC3 records around it (+ RRSIGs), SOA twice + RRSIGs
+    eprintln!("one-record change: incremental IXFR of {n} records");
+    assert!(n <= 20, "a one-record change made an IXFR of {n} records");
+    for (who, text) in [("named", named.axfr(ZONE)), ("nsd", nsd.axfr(ZONE))] {
+        let f = dir.join(format!("{who}.zone"));
+        axfr_to_file(&text, &f);
+        let ours = dir.join("ours.zone");
+        axfr_to_file(&axfr(port, ZONE, Some(&key)), &ours);
+        assert_eq!(
+            canonical_zone(ZONE, &f).unwrap(),
+            canonical_zone(ZONE, &ours).unwrap(),
+            "{who} differs"
+        );
+        ldns_verify_zone(&f).unwrap();
+    }
+
+    // kill -9, restart: the journal survives and the next change is still incremental
+    signet.signal("KILL");
+    drop(signet);
+    let again = start_signet(&dir, &conf, "signet-2");
+    wait_serial(port, ZONE, s2, Duration::from_secs(10)).unwrap();
+    knot.update_zone(
+        ZONE,
+        &zone_text(3, "new A 192.0.2.77\nnewer A 192.0.2.78\n"),
+    )
+    .unwrap();
+    let mut s3 = s2;
+    wait_until(Duration::from_secs(30), || {
+        s3 = soa_serial(port, ZONE).unwrap_or(s2);
+        s3 != s2
+    });
+    named
+        .wait_serial(ZONE, s3, Duration::from_secs(30))
+        .unwrap();
+    let n = last_incremental(&again.log())
+        .unwrap_or_else(|| panic!("no incremental IXFR after restart:\n{}", again.log_tail(40)));
+    assert!(n <= 20, "{n} records");
+}
