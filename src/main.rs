@@ -70,10 +70,15 @@ enum Cmd {
         zone: Option<String>,
     },
     /// The zone's keys: tag, role, algorithm, keystore, state and timing.
+    /// `signet keys import` brings in an existing BIND key pair.
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Keys {
+        #[command(subcommand)]
+        action: Option<KeysCmd>,
         #[command(flatten)]
         conn: Conn,
-        zone: String,
+        #[arg(required = true)]
+        zone: Option<String>,
     },
     /// The DS records the parent should hold now, from the DNSKEY RRset being served.
     Ds {
@@ -107,6 +112,28 @@ enum Cmd {
     Reload {
         #[command(flatten)]
         conn: Conn,
+    },
+}
+
+/// `signet keys SUBCOMMAND` (a zone named like a subcommand can be written with its trailing
+/// dot: `signet keys import.`).
+#[derive(Subcommand)]
+enum KeysCmd {
+    /// Import a BIND key pair (Kname.+alg+tag.private and .key) for the zone, into the keystore
+    /// its policy keeps keys of that role in (files or PKCS#11 token), so that signet signs with
+    /// it from now on: the zone keeps its DNSKEY set and its DS.
+    Import {
+        #[arg(short, long, default_value = "conf/signet.toml")]
+        config: PathBuf,
+        zone: String,
+        /// The key's .private file (its .key file must sit beside it).
+        key: PathBuf,
+        /// The keystore to import into (default: the one the policy names for the key's role).
+        #[arg(long)]
+        keystore: Option<String>,
+        /// Print the stored key's metadata as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -257,7 +284,59 @@ fn main() -> ExitCode {
         }
         Cmd::Ds { conn, zone, .. } => conn.run("ds", Some(&zone), format::ds),
         Cmd::Status { conn, zone } => conn.run("status", zone.as_deref(), format::status),
-        Cmd::Keys { conn, zone } => conn.run("keys", Some(&zone), format::keys),
+        Cmd::Keys {
+            action:
+                Some(KeysCmd::Import {
+                    config,
+                    zone,
+                    key,
+                    keystore,
+                    json,
+                }),
+            ..
+        } => {
+            let cfg = match load_config(&config) {
+                Ok(c) => c,
+                Err(e) => return e,
+            };
+            let now = SystemClock.now();
+            match signet::zone::keys::import_bind_key(&cfg, &zone, &key, keystore.as_deref(), now) {
+                Ok(imp) => {
+                    for w in &imp.warnings {
+                        eprintln!("warning: {w}");
+                    }
+                    if json {
+                        println!(
+                            "{}",
+                            serde_json::json!({ "keystore": imp.keystore, "key": imp.key })
+                        );
+                    } else {
+                        println!(
+                            "imported {} as {} (tag {}, algorithm {}) into keystore {}",
+                            key.display(),
+                            imp.key.role,
+                            imp.key.tag,
+                            imp.key.algorithm,
+                            imp.keystore
+                        );
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("signet keys import: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Cmd::Keys {
+            conn,
+            zone: Some(zone),
+            ..
+        } => conn.run("keys", Some(&zone), format::keys),
+        Cmd::Keys { zone: None, .. } => {
+            eprintln!("signet keys: a zone name is required");
+            ExitCode::FAILURE
+        }
         Cmd::Retransfer { conn, zone } => conn.run("retransfer", Some(&zone), |d| {
             format::command("retransfer", d)
         }),

@@ -66,8 +66,10 @@
 //! [`SigningKey`] is `Send + Sync` and `sign` takes `&self`: one loaded key (an
 //! `Arc<dyn SigningKey>`) serves all signing threads without locks.
 
+pub mod bind_import;
 pub mod dnskey;
 mod files;
+pub mod pkcs11;
 pub mod pkcs8;
 mod signing;
 
@@ -77,8 +79,10 @@ mod testkeys;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use bind_import::{read_bind_key, BindKey, KeyMaterial};
 pub use dnskey::{dnskey_rdata, ds_rdata, key_tag};
 pub use files::{normalize_zone, write_atomic, FileKeystore, KeyRole, StoredKey, STATE_NEW};
+pub use pkcs11::{Pkcs11Keystore, Pkcs11SigningKey, TokenRef};
 pub use signing::{
     generate_pkcs8, is_supported_algorithm, verify_signature, RingSigningKey, SigningKey,
 };

@@ -4,11 +4,23 @@
 //! names (role + algorithm + keystore), the newest matching key in the keystore that is not
 //! retired is used; if there is none, one is generated and its metadata written (crash-safely,
 //! by the keystore) before any DNSKEY that depends on it can be published.
+//!
+//! A policy may mix keystores (KSK on an HSM, ZSK in files): each key is looked up and
+//! generated in its own keystore, and key tags stay unique across all of the zone's keystores.
+//! PKCS#11 keystores ([`Pkcs11Keystore`]) keep their metadata in `<state-dir>/keys-<name>/`.
+//!
+//! [`import_bind_key`] brings an existing BIND key pair under the zone's policy
+//! (`signet keys import`).
 
 use crate::config::{self, Config, KeystoreBackend, Policy, ZoneConfig};
-use crate::keystore::{FileKeystore, KeyRole, StoredKey};
+use crate::keystore::{
+    dnskey_rdata, key_tag, read_bind_key, FileKeystore, KeyError, KeyRole, Pkcs11Keystore,
+    SigningKey, StoredKey,
+};
 use crate::signer::{ActiveKey, Denial, SignParams};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The keys a zone signs with now, with their metadata.
 pub struct ZoneKeys {
@@ -24,19 +36,143 @@ fn role_of(r: config::KeyRole) -> KeyRole {
     }
 }
 
-/// Opens the files keystore `name` of the configuration.
-pub fn open_keystore(cfg: &Config, name: &str) -> Result<FileKeystore, String> {
+/// An open keystore of either backend.
+#[derive(Debug)]
+pub enum Keystore {
+    /// `backend = "files"`: PKCS#8 files.
+    Files(FileKeystore),
+    /// `backend = "pkcs11"`: keys on a token, metadata in `<state-dir>/keys-<name>/`.
+    Pkcs11(Arc<Pkcs11Keystore>),
+}
+
+/// How many times a generated key whose tag collides with a key of the zone in another
+/// keystore is thrown away and another drawn.
+const CROSS_STORE_ATTEMPTS: usize = 16;
+
+/// The DNSKEY tags a key answers to, with and without REVOKE.
+pub fn tag_variants(key: &StoredKey) -> [u16; 2] {
+    [
+        key_tag(&dnskey_rdata(
+            key.flags & !0x0080,
+            key.algorithm,
+            &key.public_key,
+        )),
+        key_tag(&dnskey_rdata(
+            key.flags | 0x0080,
+            key.algorithm,
+            &key.public_key,
+        )),
+    ]
+}
+
+impl Keystore {
+    /// `"files"` or `"pkcs11"`.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Keystore::Files(_) => "files",
+            Keystore::Pkcs11(_) => "pkcs11",
+        }
+    }
+
+    /// The zone's keys in this keystore, oldest first.
+    pub fn list(&self, zone: &str) -> Result<Vec<StoredKey>, KeyError> {
+        match self {
+            Keystore::Files(f) => f.list(zone),
+            Keystore::Pkcs11(p) => p.list(zone),
+        }
+    }
+
+    /// Generates a key (on the token for PKCS#11) whose tags are not in `taken` (the zone's keys
+    /// in other keystores) nor among the zone's keys in this keystore.
+    pub fn generate(
+        &self,
+        zone: &str,
+        role: KeyRole,
+        algorithm: u8,
+        now: u64,
+        taken: &HashSet<u16>,
+    ) -> Result<StoredKey, KeyError> {
+        match self {
+            Keystore::Pkcs11(p) => p.generate(zone, role, algorithm, now, taken),
+            Keystore::Files(f) => {
+                for _ in 0..CROSS_STORE_ATTEMPTS {
+                    let k = f.generate(zone, role, algorithm, now)?;
+                    if tag_variants(&k).iter().any(|t| taken.contains(t)) {
+                        f.purge(&k)?;
+                        continue;
+                    }
+                    return Ok(k);
+                }
+                Err(KeyError::Conflict(format!(
+                    "zone {zone}: no key without a key tag collision after {CROSS_STORE_ATTEMPTS} attempts"
+                )))
+            }
+        }
+    }
+
+    /// The signer of a stored key.
+    pub fn load_signer(&self, key: &StoredKey) -> Result<Arc<dyn SigningKey>, KeyError> {
+        match self {
+            Keystore::Files(f) => f.load_signer(key),
+            Keystore::Pkcs11(p) => p.load_signer(key),
+        }
+    }
+
+    /// Rewrites a key's metadata crash-safely.
+    pub fn save_meta(&self, key: &StoredKey) -> Result<(), KeyError> {
+        match self {
+            Keystore::Files(f) => f.save_meta(key),
+            Keystore::Pkcs11(p) => p.save_meta(key),
+        }
+    }
+
+    /// Deletes a key: its files, or its token objects and then its metadata.
+    pub fn purge(&self, key: &StoredKey) -> Result<(), KeyError> {
+        match self {
+            Keystore::Files(f) => f.purge(key),
+            Keystore::Pkcs11(p) => p.purge(key),
+        }
+    }
+}
+
+/// Where a PKCS#11 keystore keeps its key metadata: `<state-dir>/keys-<name>/`.
+pub fn pkcs11_meta_dir(cfg: &Config, name: &str) -> PathBuf {
+    cfg.server.state_dir.join(format!("keys-{name}"))
+}
+
+/// Opens the keystore `name` of the configuration. A PKCS#11 keystore is opened for real:
+/// the module loaded, the token found, the PIN read and the login done (once per process;
+/// later calls check the connection and reconnect after a failure), so a missing module, a
+/// missing token or a wrong PIN is an error here.
+pub fn open_keystore(cfg: &Config, name: &str) -> Result<Keystore, String> {
     let ks = cfg
         .keystores
         .get(name)
         .ok_or_else(|| format!("keystore {name} is not defined"))?;
     match &ks.backend {
         KeystoreBackend::Files { directory } => FileKeystore::open(directory)
+            .map(Keystore::Files)
             .map_err(|e| format!("keystore {name} ({}): {e}", directory.display())),
-        KeystoreBackend::Pkcs11 { .. } => Err(format!(
-            "keystore {name}: the pkcs11 backend is not available yet (issue 6); use backend = \"files\""
-        )),
+        KeystoreBackend::Pkcs11 {
+            module,
+            token_label,
+            pin,
+        } => Pkcs11Keystore::open(name, module, token_label, pin, &pkcs11_meta_dir(cfg, name))
+            .map(Keystore::Pkcs11)
+            .map_err(|e| e.to_string()),
     }
+}
+
+/// The distinct keystores of a policy, opened, in the order the policy names them.
+fn policy_keystores(cfg: &Config, policy: &Policy) -> Result<Vec<(String, Keystore)>, String> {
+    let mut out: Vec<(String, Keystore)> = Vec::new();
+    for spec in &policy.keys {
+        if out.iter().any(|(n, _)| *n == spec.keystore) {
+            continue;
+        }
+        out.push((spec.keystore.clone(), open_keystore(cfg, &spec.keystore)?));
+    }
+    Ok(out)
 }
 
 /// Finds (or, with `create`, generates) the keys the policy asks for.
@@ -51,12 +187,28 @@ pub fn ensure_keys(
         active: Vec::new(),
         stored: Vec::new(),
     };
-    for spec in &policy.keys {
-        let ks = open_keystore(cfg, &spec.keystore)?;
-        let role = role_of(spec.role);
-        let existing = ks
+    let stores = policy_keystores(cfg, policy)?;
+    let mut listed: Vec<(String, Vec<StoredKey>)> = Vec::new();
+    let mut taken: HashSet<u16> = HashSet::new();
+    for (name, ks) in &stores {
+        let keys = ks
             .list(&zone.name)
-            .map_err(|e| format!("zone {}: {e}", zone.name))?;
+            .map_err(|e| format!("zone {}: keystore {name}: {e}", zone.name))?;
+        for k in &keys {
+            taken.extend(tag_variants(k));
+        }
+        listed.push((name.clone(), keys));
+    }
+    for spec in &policy.keys {
+        let Some((_, ks)) = stores.iter().find(|(n, _)| *n == spec.keystore) else {
+            return Err(format!("keystore {} is not defined", spec.keystore));
+        };
+        let role = role_of(spec.role);
+        let existing = listed
+            .iter()
+            .find(|(n, _)| *n == spec.keystore)
+            .map(|(_, k)| k.clone())
+            .unwrap_or_default();
         let mut candidates: Vec<StoredKey> = existing
             .into_iter()
             .filter(|k| {
@@ -66,9 +218,9 @@ pub fn ensure_keys(
                     && k.removed.is_none()
             })
             .filter(|k| {
-                !out.stored
-                    .iter()
-                    .any(|(_, s)| s.tag == k.tag && s.algorithm == k.algorithm)
+                !out.stored.iter().any(|(n, s)| {
+                    *n == spec.keystore && s.tag == k.tag && s.algorithm == k.algorithm
+                })
             })
             .collect();
         candidates.sort_by_key(|k| std::cmp::Reverse(k.created));
@@ -76,16 +228,20 @@ pub fn ensure_keys(
             Some(k) => k,
             None if create => {
                 let mut k = ks
-                    .generate(&zone.name, role, spec.algorithm, now)
+                    .generate(&zone.name, role, spec.algorithm, now, &taken)
                     .map_err(|e| {
-                        format!("zone {}: cannot generate a {role} key: {e}", zone.name)
+                        format!(
+                            "zone {}: cannot generate a {role} key in keystore {}: {e}",
+                            zone.name, spec.keystore
+                        )
                     })?;
                 k.published = Some(now);
                 k.active = Some(now);
                 k.state = "active".into();
                 ks.save_meta(&k)
                     .map_err(|e| format!("zone {}: {e}", zone.name))?;
-                tracing::info!(zone = %zone.name, tag = k.tag, role = %role, algorithm = k.algorithm, "generated key");
+                taken.extend(tag_variants(&k));
+                tracing::info!(zone = %zone.name, tag = k.tag, role = %role, algorithm = k.algorithm, keystore = %spec.keystore, "generated key");
                 k
             }
             None => {
@@ -95,9 +251,12 @@ pub fn ensure_keys(
                 ))
             }
         };
-        let signer = ks
-            .load_signer(&key)
-            .map_err(|e| format!("zone {}: key {}: {e}", zone.name, key.tag))?;
+        let signer = ks.load_signer(&key).map_err(|e| {
+            format!(
+                "zone {}: key {} in keystore {}: {e}",
+                zone.name, key.tag, spec.keystore
+            )
+        })?;
         out.active.push(ActiveKey {
             key: signer,
             dnskey: key.dnskey_rdata(),
@@ -108,6 +267,220 @@ pub fn ensure_keys(
         out.stored.push((spec.keystore.clone(), key));
     }
     Ok(out)
+}
+
+/// Deletes a key from its keystore for good (after `purge-keys`): the files, or the objects on
+/// the token and then the metadata. Idempotent for PKCS#11 keys whose objects are already gone.
+pub fn purge_key(cfg: &Config, keystore: &str, key: &StoredKey) -> Result<(), String> {
+    let ks = open_keystore(cfg, keystore)?;
+    ks.purge(key)
+        .map_err(|e| format!("zone {}: purging key {}: {e}", key.zone, key.tag))
+}
+
+/// What [`import_bind_key`] did.
+#[derive(Debug)]
+pub struct Imported {
+    /// The keystore that holds the key now.
+    pub keystore: String,
+    /// Its metadata, as stored.
+    pub key: StoredKey,
+    /// Things the operator should know (timing that signet ignores, TTL differences).
+    pub warnings: Vec<String>,
+}
+
+fn fmt_time(t: u64) -> String {
+    let days = t / 86_400;
+    let rem = t % 86_400;
+    // civil from days (Howard Hinnant)
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Imports a BIND key pair (`Kname.+alg+tag.private` with its `.key` beside it) for `zone`
+/// into the keystore the zone's policy keeps keys of that role and algorithm in (or the one
+/// named by `keystore`, which must be such a keystore), so that signet signs with it from now
+/// on instead of generating a key.
+///
+/// The role follows the DNSKEY flags and the policy: a key with the SEP bit (257) becomes the
+/// policy's CSK if the policy has a CSK of that algorithm, else its KSK; a key without it (256)
+/// becomes the ZSK. A policy with no key of that role and algorithm is an error (the key
+/// would never be used), as is a zone that already has a usable key of that role and algorithm
+/// (signet would keep signing with that one). The key is marked active and published at
+/// BIND's Publish/Activate times (or now); BIND's Inactive/Delete times are not carried over:
+/// the policy decides when the key is rolled.
+pub fn import_bind_key(
+    cfg: &Config,
+    zone: &str,
+    path: &Path,
+    keystore: Option<&str>,
+    now: u64,
+) -> Result<Imported, String> {
+    let zcfg = cfg
+        .zone(zone)
+        .ok_or_else(|| format!("zone {zone} is not in the configuration"))?;
+    let policy = cfg.policy_for(zcfg);
+    let bk = read_bind_key(path).map_err(|e| e.to_string())?;
+    if bk.zone != zcfg.name {
+        return Err(format!(
+            "{}: the key belongs to zone {}, not {}",
+            bk.key_path.display(),
+            bk.zone,
+            zcfg.name
+        ));
+    }
+    let wanted: &[config::KeyRole] = if bk.is_sep() {
+        &[config::KeyRole::Csk, config::KeyRole::Ksk]
+    } else {
+        &[config::KeyRole::Zsk]
+    };
+    let spec = wanted
+        .iter()
+        .find_map(|r| {
+            policy.keys.iter().find(|s| {
+                s.role == *r
+                    && s.algorithm == bk.algorithm
+                    && keystore.is_none_or(|k| k == s.keystore)
+            })
+        })
+        .ok_or_else(|| {
+            format!(
+                "zone {}: policy {} has no {} with algorithm {}{}: the imported key (flags {}) would never be used",
+                zcfg.name,
+                policy.name,
+                if bk.is_sep() { "KSK or CSK" } else { "ZSK" },
+                bk.algorithm,
+                keystore.map(|k| format!(" in keystore {k}")).unwrap_or_default(),
+                bk.flags
+            )
+        })?;
+    let role = role_of(spec.role);
+    let stores = policy_keystores(cfg, policy)?;
+    let mut taken = HashSet::new();
+    for (name, ks) in &stores {
+        let keys = ks
+            .list(&zcfg.name)
+            .map_err(|e| format!("zone {}: keystore {name}: {e}", zcfg.name))?;
+        for k in &keys {
+            if k.algorithm == bk.algorithm && k.public_key == bk.public_key {
+                return Err(format!(
+                    "zone {}: this key is already imported ({} in keystore {name})",
+                    zcfg.name,
+                    k.file_stem()
+                ));
+            }
+            if *name == spec.keystore
+                && k.role == role
+                && k.algorithm == bk.algorithm
+                && k.retired.is_none()
+                && k.removed.is_none()
+            {
+                return Err(format!(
+                    "zone {}: keystore {name} already has a usable {role} with algorithm {}                      ({}), which signet would keep signing with; import before signet creates                      keys for the zone, or remove that key first",
+                    zcfg.name,
+                    bk.algorithm,
+                    k.file_stem()
+                ));
+            }
+            taken.extend(tag_variants(k));
+        }
+    }
+    if taken.contains(&bk.tag) {
+        return Err(format!(
+            "zone {}: key tag {} collides with a key the zone already has; keys of one zone must have distinct tags",
+            zcfg.name, bk.tag
+        ));
+    }
+    let Some((_, ks)) = stores.iter().find(|(n, _)| *n == spec.keystore) else {
+        return Err(format!("keystore {} is not defined", spec.keystore));
+    };
+    let created = bk.created.unwrap_or(now);
+    let mut key = match ks {
+        Keystore::Files(f) => {
+            if let Some(bits) = bk.material.rsa_bits() {
+                if bits < 2048 {
+                    return Err(format!(
+                        "{}: RSA key of {bits} bits: the files keystore signs with ring, which                          needs 2048 to 8192 bits; import it into a pkcs11 keystore or roll it to                          a larger key in BIND first",
+                        bk.private_path.display()
+                    ));
+                }
+            }
+            let der = bk
+                .material
+                .to_der(bk.algorithm, &bk.public_key)
+                .map_err(|e| format!("{}: {e}", bk.private_path.display()))?;
+            let k = f
+                .import_pkcs8(&zcfg.name, role, bk.algorithm, &der, created)
+                .map_err(|e| format!("{}: {e}", bk.private_path.display()))?;
+            if k.public_key != bk.public_key || k.flags != bk.flags {
+                let _ = f.purge(&k);
+                return Err(format!(
+                    "{}: the stored key does not reproduce the DNSKEY of {}",
+                    bk.private_path.display(),
+                    bk.key_path.display()
+                ));
+            }
+            k
+        }
+        Keystore::Pkcs11(p) => p
+            .import(
+                &zcfg.name,
+                role,
+                bk.algorithm,
+                &bk.material,
+                &bk.public_key,
+                created,
+            )
+            .map_err(|e| format!("{}: {e}", bk.private_path.display()))?,
+    };
+    let mut warnings = Vec::new();
+    if let Some(a) = bk.activate.filter(|a| *a > now) {
+        warnings.push(format!(
+            "BIND schedules activation at {}; signet signs with the key from now on",
+            fmt_time(a)
+        ));
+    }
+    for (what, t) in [("Inactive", bk.inactive), ("Delete", bk.delete)] {
+        if let Some(t) = t {
+            warnings.push(format!(
+                "BIND's {what} time ({}) is not carried over: the policy decides when the key is rolled",
+                fmt_time(t)
+            ));
+        }
+    }
+    if let Some(ttl) = bk.ttl {
+        if u64::from(ttl) != policy.dnskey_ttl {
+            warnings.push(format!(
+                "the .key file has DNSKEY TTL {ttl}; the zone's policy publishes the DNSKEY RRset with TTL {}",
+                policy.dnskey_ttl
+            ));
+        }
+    }
+    key.created = created;
+    key.published = Some(bk.publish.unwrap_or(created).min(now));
+    key.active = Some(bk.activate.unwrap_or(now).min(now));
+    key.state = "active".into();
+    ks.save_meta(&key)
+        .map_err(|e| format!("zone {}: {e}", zcfg.name))?;
+    tracing::info!(zone = %zcfg.name, tag = key.tag, role = %role, algorithm = key.algorithm, keystore = %spec.keystore, "imported BIND key");
+    Ok(Imported {
+        keystore: spec.keystore.clone(),
+        key,
+        warnings,
+    })
 }
 
 /// Where a zone keeps its state (signed copy, NSEC3 salt).
