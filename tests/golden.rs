@@ -39,6 +39,7 @@ fn golden(denial: Denial, name: &str) {
         validity: 14 * 86400,
         validity_dnskey: 14 * 86400,
         jitter: 12 * 3600,
+        dnskey_jitter: 12 * 3600,
         threads: 2,
     };
     let signed = signer::sign_zone(&zone, &[active], &params, NOW).unwrap();

@@ -63,6 +63,9 @@ pub struct SignParams {
     pub validity: u32,
     pub validity_dnskey: u32,
     pub jitter: u32,
+    /// Spread of the DNSKEY/CDS/CDNSKEY signatures' expirations (the policy's
+    /// `signatures-jitter`; zone data may use a wider spread, see [`effective_jitter`]).
+    pub dnskey_jitter: u32,
     /// Number of worker threads (0 = all cores).
     pub threads: usize,
 }
@@ -75,6 +78,7 @@ impl Default for SignParams {
             validity: 14 * 86400,
             validity_dnskey: 14 * 86400,
             jitter: 12 * 3600,
+            dnskey_jitter: 12 * 3600,
             threads: 0,
         }
     }
@@ -388,8 +392,12 @@ fn sign_zone_with(
                             } else {
                                 params.validity
                             };
-                            let exp =
-                                expiration(now, validity, params.jitter, &task.owner, task.rtype);
+                            let jitter = if task.by_ksk {
+                                params.dnskey_jitter
+                            } else {
+                                params.jitter
+                            };
+                            let exp = expiration(now, validity, jitter, &task.owner, task.rtype);
                             let inc = (now as u32).wrapping_sub(INCEPTION_BACKDATE);
                             for k in keys {
                                 let use_it = if task.by_ksk {
@@ -460,6 +468,16 @@ fn sign_zone_with(
         node.sigs = sigs;
     }
     Ok(zone)
+}
+
+/// The spread of signature expirations signet uses: the policy's `signatures-jitter`, or half
+/// of `validity − refresh` when that is larger. With BIND's defaults (14 d validity, 5 d
+/// refresh, 12 h jitter) a jitter of 12 h would put a whole zone's renewals into one 12-hour
+/// window every cycle (the "weekly full churn" operators complain about); spreading the
+/// expirations over 4.5 days makes each day's renewals a fraction of the zone, and every
+/// signature still lives at least `validity − spread` > `refresh` after it is made.
+pub fn effective_jitter(jitter: u32, validity: u32, refresh: u32) -> u32 {
+    jitter.max(validity.saturating_sub(refresh) / 2)
 }
 
 /// Expiration for an RRset: `now + validity - jitter(owner, type)`.

@@ -534,6 +534,7 @@ pub fn sign_params(policy: &Policy, salt: Vec<u8>) -> SignParams {
         validity: clamp(policy.signatures_validity),
         validity_dnskey: clamp(policy.signatures_validity_dnskey),
         jitter: clamp(policy.signatures_jitter),
+        dnskey_jitter: clamp(policy.signatures_jitter),
         threads: 0,
     }
 }

@@ -65,7 +65,12 @@ pub fn sign_zone_file(
     let salt_len = policy.nsec3.as_ref().map(|n| n.salt_length).unwrap_or(0);
     let salt =
         keys::nsec3_salt(&keys::zone_state_dir(cfg, &zcfg.name), salt_len).map_err(|e| vec![e])?;
-    let params = keys::sign_params(policy, salt);
+    let mut params = keys::sign_params(policy, salt);
+    params.jitter = signer::effective_jitter(
+        params.jitter,
+        params.validity,
+        policy.signatures_refresh.min(u32::MAX as u64) as u32,
+    );
     let signed = signer::sign_zone_owned(zone, &zk.active, &params, now)
         .map_err(|e| vec![format!("zone {}: {e}", zcfg.name)])?;
     tracing::debug!(elapsed = ?t0.elapsed(), "signed");

@@ -772,7 +772,12 @@ impl ZoneTask {
                 let zk = keys::ensure_keys(&cfg, &zcfg, &policy, now, true)?;
                 let salt_len = policy.nsec3.as_ref().map(|n| n.salt_length).unwrap_or(0);
                 let salt = keys::nsec3_salt(&dir, salt_len)?;
-                let params = keys::sign_params(&policy, salt);
+                let mut params = keys::sign_params(&policy, salt);
+                params.jitter = signer::effective_jitter(
+                    params.jitter,
+                    params.validity,
+                    policy.signatures_refresh.min(u32::MAX as u64) as u32,
+                );
                 let prev = previous.as_ref().map(|s| &s.zone);
                 let signed = match prev {
                     Some(p) => {
