@@ -785,6 +785,7 @@ fn find_one(
 /// A private key on a PKCS#11 token. Signing takes a session from the token's pool, so many
 /// threads sign at once; the object handle is looked up once per module generation.
 pub struct Pkcs11SigningKey {
+    keystore: String,
     token: Arc<Token>,
     pin: PinSource,
     id: Vec<u8>,
@@ -891,7 +892,12 @@ impl SigningKey for Pkcs11SigningKey {
     fn sign(&self, data: &[u8]) -> Result<Vec<u8>> {
         self.token
             .with_session(&self.pin, |s, g| self.sign_on(s, g, data))
-            .map_err(|e| backend(format!("key {}: {e}", self.stem)))
+            .map_err(|e| {
+                backend(format!(
+                    "keystore {}: key {}: {e}",
+                    self.keystore, self.stem
+                ))
+            })
     }
 }
 
@@ -1002,7 +1008,9 @@ impl Pkcs11Keystore {
 
     fn err(&self, e: KeyError) -> KeyError {
         match e {
-            KeyError::Backend(m) => backend(format!("keystore {}: {m}", self.name)),
+            KeyError::Backend(m) if !m.starts_with("keystore ") => {
+                backend(format!("keystore {}: {m}", self.name))
+            }
             other => other,
         }
     }
@@ -1150,6 +1158,7 @@ impl Pkcs11Keystore {
             )));
         }
         Ok(Arc::new(Pkcs11SigningKey {
+            keystore: self.name.clone(),
             token: Arc::clone(&self.token),
             pin: self.pin.clone(),
             id,
