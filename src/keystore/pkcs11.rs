@@ -1291,7 +1291,11 @@ impl Pkcs11Keystore {
                 let _ = self.destroy_objects(&id);
                 return Err(self.err(e));
             }
-            self.write_meta(&meta)?;
+            if let Err(e) = self.write_meta(&meta) {
+                // never announced: do not leave the key material behind
+                let _ = self.destroy_objects(&id);
+                return Err(e);
+            }
             lock(&self.signers).insert(id, signer);
             tracing::info!(keystore = %self.name, zone, tag = meta.key.tag, algorithm, role = %role, "generated key on the PKCS#11 token");
             return Ok(meta.key);
@@ -1385,7 +1389,10 @@ impl Pkcs11Keystore {
             let _ = self.destroy_objects(&id);
             return Err(self.err(e));
         }
-        self.write_meta(&meta)?;
+        if let Err(e) = self.write_meta(&meta) {
+            let _ = self.destroy_objects(&id);
+            return Err(e);
+        }
         lock(&self.signers).insert(id, signer);
         tracing::info!(keystore = %self.name, zone, tag, algorithm, role = %role, "imported key onto the PKCS#11 token");
         Ok(meta.key)

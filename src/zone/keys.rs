@@ -538,3 +538,39 @@ pub fn sign_params(policy: &Policy, salt: Vec<u8>) -> SignParams {
         threads: 0,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_print_as_utc() {
+        assert_eq!(fmt_time(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(fmt_time(1_709_210_096), "2024-02-29 12:34:56 UTC");
+        assert_eq!(fmt_time(951_782_400), "2000-02-29 00:00:00 UTC");
+    }
+
+    #[test]
+    fn revoke_variants() {
+        let key = StoredKey {
+            zone: "example.com.".into(),
+            role: KeyRole::Ksk,
+            algorithm: 13,
+            tag: 0,
+            flags: 257,
+            public_key: vec![1; 64],
+            created: 0,
+            published: None,
+            active: None,
+            retired: None,
+            removed: None,
+            state: String::new(),
+        };
+        let [plain, revoked] = tag_variants(&key);
+        assert_eq!(plain, key.tag());
+        assert_ne!(plain, revoked);
+        let mut r = key.clone();
+        r.flags |= 0x0080;
+        assert_eq!(tag_variants(&r), [plain, revoked]);
+    }
+}
