@@ -343,7 +343,10 @@ impl ZoneTask {
                 tracing::warn!(zone = %self.zone.name, error = %e.join("; "), "stored signed copy unusable; will re-sign");
             }
         }
-        if self.unsigned.is_none() {
+        if self.primaries().is_none() {
+            // a file zone: the file is reloaded next and compared with the digest kept here
+            self.state = state;
+        } else if self.unsigned.is_none() {
             // without the unsigned copy the timers mean nothing: refresh now
             self.state = ZoneState {
                 signed_serial: state.signed_serial,
@@ -1162,7 +1165,24 @@ impl Zones {
         for name in names {
             let keep = match (wanted.get(&name), self.tasks.get(&name)) {
                 (Some(z), Some((old, old_policy, _))) => {
-                    *z == old && cfg.policy_for(z) == old_policy
+                    // the line a zone is written on is not part of its configuration
+                    let a = ZoneConfig {
+                        line: 0,
+                        ..(*z).clone()
+                    };
+                    let b = ZoneConfig {
+                        line: 0,
+                        ..old.clone()
+                    };
+                    let pa = Policy {
+                        line: None,
+                        ..cfg.policy_for(z).clone()
+                    };
+                    let pb = Policy {
+                        line: None,
+                        ..old_policy.clone()
+                    };
+                    a == b && pa == pb
                 }
                 _ => false,
             };
