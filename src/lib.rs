@@ -39,6 +39,7 @@ pub mod config;
 pub mod control;
 pub mod dns;
 pub mod journal;
+pub mod kasp;
 pub mod keystore;
 pub mod loader;
 pub mod publisher;

@@ -1,0 +1,468 @@
+//! A simulated zone on a simulated clock: the key state machine driven exactly as the zone task
+//! drives it (step, create requested keys, publish, confirm), a keystore that hands out fresh
+//! tags, and a parent ("registrar") that follows the published CDS after a delay and is
+//! reported by a checkds that polls it. Everything served is recorded in a
+//! [`glitch::History`](super::glitch::History) for the checker.
+//!
+//! Used by [`super::simulate`] (the `--plan` dry run) and by the tests.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use crate::config::Policy;
+use crate::keystore::KeyRole;
+
+use super::glitch::{self, DnskeyVersion, History};
+use super::plan::plan;
+use super::rules::{step_with, StepOptions, StepOutcome};
+use super::state::{KaspError, KeyRef, RecordKind, RecordState, ZoneKeyState};
+use super::time::fmt_time;
+
+/// How the simulated parent behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParentModel {
+    /// Seconds from the moment a changed CDS set is served until the parent publishes the
+    /// matching DS set (the registrar's delay).
+    pub delay: u64,
+    /// Interval of checkds polls of the parent while a DS change is awaited.
+    pub poll: u64,
+    /// The registrar adds DS records but never removes any (a stale DS), until
+    /// [`Simulation::fix_parent`].
+    pub never_removes: bool,
+}
+
+impl Default for ParentModel {
+    fn default() -> Self {
+        ParentModel {
+            delay: 0,
+            poll: 3600,
+            never_removes: false,
+        }
+    }
+}
+
+/// Simulation options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SimOptions {
+    pub parent: ParentModel,
+    /// Seconds from a step that changes the plan to the publication of the signed version
+    /// (signing time); the state's timers start at publication.
+    pub publish_delay: u64,
+    /// Serialise the state to JSON and read it back after every step (a restart each time).
+    pub restart_every_step: bool,
+    /// In manual mode, the operator runs `signet step` this long after a transition is held;
+    /// `None`: only [`Simulation::operator_step`] does.
+    pub operator_delay: Option<u64>,
+    /// Passed to every step (test hooks).
+    pub step: StepOptions,
+    /// The first key tag handed out.
+    pub first_tag: u16,
+    /// Stop after this many steps (a guard against a livelock).
+    pub max_steps: usize,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions {
+            parent: ParentModel::default(),
+            publish_delay: 0,
+            restart_every_step: false,
+            operator_delay: None,
+            step: StepOptions::default(),
+            first_tag: 10000,
+            max_steps: 1_000_000,
+        }
+    }
+}
+
+/// One line of a schedule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleEvent {
+    pub at: u64,
+    pub what: String,
+}
+
+impl fmt::Display for ScheduleEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}  {}", fmt_time(self.at), self.what)
+    }
+}
+
+/// A zone, its keys and its parent on a simulated clock.
+#[derive(Debug, Clone)]
+pub struct Simulation {
+    pub state: ZoneKeyState,
+    pub policy: Policy,
+    pub now: u64,
+    pub opts: SimOptions,
+    /// Everything that happened, in order.
+    pub log: Vec<ScheduleEvent>,
+    /// What the child and the parent served when.
+    pub history: History,
+    /// The parent's DS set now.
+    pub parent_ds: BTreeSet<KeyRef>,
+    /// The outcome of the last step.
+    pub last: StepOutcome,
+    /// Steps taken.
+    pub steps: usize,
+    /// Set when the simulation stopped itself (livelock guard, state error).
+    pub stopped: Option<String>,
+    pending_parent: Option<(u64, BTreeSet<KeyRef>)>,
+    pending_publication: Option<u64>,
+    next_poll: Option<u64>,
+    operator_at: Option<u64>,
+    cds_target: Option<BTreeSet<KeyRef>>,
+    next_tag: u16,
+    reported: Option<BTreeSet<KeyRef>>,
+    notes: BTreeMap<KeyRef, String>,
+}
+
+impl Simulation {
+    /// A zone without keys under `policy` at `start`.
+    pub fn new(policy: Policy, start: u64, opts: SimOptions) -> Simulation {
+        Simulation::from_state(ZoneKeyState::new(), policy, start, opts)
+    }
+
+    /// A zone with existing keys (`signet keys --plan` on a live zone). The parent is assumed
+    /// to hold the DS of the keys whose DS is omnipresent or being removed.
+    pub fn from_state(
+        state: ZoneKeyState,
+        policy: Policy,
+        start: u64,
+        opts: SimOptions,
+    ) -> Simulation {
+        let parent_ds: BTreeSet<KeyRef> = state
+            .keys
+            .iter()
+            .filter(|k| {
+                matches!(
+                    k.state(RecordKind::Ds),
+                    RecordState::Omnipresent | RecordState::Unretentive
+                ) || k.ds_seen.is_some()
+            })
+            .map(|k| k.key)
+            .collect();
+        let mut history = History::new();
+        let p = plan(&state);
+        history.publish_zone(
+            start,
+            DnskeyVersion {
+                keys: p.publish_dnskey.iter().copied().collect(),
+                signers: p.sign_dnskey.iter().copied().collect(),
+            },
+            p.sign_zone.iter().copied().collect(),
+        );
+        history.publish_ds(start, parent_ds.clone());
+        Simulation {
+            state,
+            policy,
+            now: start,
+            log: Vec::new(),
+            history,
+            parent_ds: parent_ds.clone(),
+            last: StepOutcome::default(),
+            steps: 0,
+            stopped: None,
+            pending_parent: None,
+            pending_publication: None,
+            next_poll: None,
+            operator_at: None,
+            cds_target: None,
+            next_tag: opts.first_tag,
+            reported: Some(parent_ds),
+            notes: BTreeMap::new(),
+            opts,
+        }
+    }
+
+    fn note(&mut self, what: String) {
+        self.log.push(ScheduleEvent { at: self.now, what });
+    }
+
+    /// Runs every event up to and including `until`; the clock ends at `until`.
+    pub fn run_until(&mut self, until: u64) {
+        loop {
+            if self.stopped.is_some() {
+                return;
+            }
+            self.tick(false);
+            let candidates = [
+                self.last.next_event,
+                self.pending_publication,
+                self.pending_parent.as_ref().map(|p| p.0),
+                self.next_poll,
+                self.operator_at,
+            ];
+            let next = candidates.into_iter().flatten().min();
+            match next {
+                Some(t) if t <= until => self.now = t.max(self.now + 1),
+                _ => {
+                    self.now = self.now.max(until);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Everything due at `now`, then a step.
+    fn tick(&mut self, operator: bool) {
+        let now = self.now;
+        if self.pending_publication.is_some_and(|t| t <= now) {
+            self.pending_publication = None;
+            self.publish();
+        }
+        if let Some((t, ds)) = self.pending_parent.clone() {
+            if t <= now {
+                self.pending_parent = None;
+                self.parent_ds = ds.clone();
+                self.history.publish_ds(now, ds.clone());
+                self.note(format!("parent: DS set now {}", keys(&ds)));
+            }
+        }
+        if self.next_poll.is_some_and(|t| t <= now) {
+            self.next_poll = None;
+            self.checkds();
+        }
+        let mut operator = operator;
+        if self.operator_at.is_some_and(|t| t <= now) {
+            self.operator_at = None;
+            operator = true;
+        }
+        if self.pending_publication.is_none() {
+            self.step(operator);
+        }
+        if self.needs_poll() && self.next_poll.is_none() {
+            self.next_poll = Some(now + self.opts.parent.poll.max(1));
+        }
+    }
+
+    fn step(&mut self, operator: bool) {
+        let mut opts = self.opts.step;
+        opts.operator_step = operator;
+        if operator {
+            self.note("operator: signet step".into());
+        }
+        let mut out;
+        let mut rounds = 0;
+        loop {
+            self.steps += 1;
+            rounds += 1;
+            if self.steps > self.opts.max_steps || rounds > 64 {
+                self.stopped = Some(format!(
+                    "stopped at {} after {} steps",
+                    fmt_time(self.now),
+                    self.steps
+                ));
+                return;
+            }
+            out = step_with(&mut self.state, &self.policy, self.now, &opts);
+            for c in &out.changes {
+                self.log.push(ScheduleEvent {
+                    at: self.now,
+                    what: c.to_string(),
+                });
+            }
+            if out.new_keys_needed.is_empty() {
+                break;
+            }
+            for req in out.new_keys_needed.clone() {
+                loop {
+                    let tag = self.next_tag;
+                    self.next_tag = self.next_tag.wrapping_add(1);
+                    let key = KeyRef {
+                        algorithm: req.algorithm,
+                        tag,
+                    };
+                    match self.state.add_key(&req, key, self.now) {
+                        Ok(()) => {
+                            self.note(format!(
+                                "new {} key {key} ({}){}",
+                                req.role,
+                                req.reason,
+                                req.successor_of
+                                    .map(|p| format!(", successor of {}", p.tag))
+                                    .unwrap_or_default()
+                            ));
+                            break;
+                        }
+                        Err(KaspError::TagInUse(_)) => continue,
+                        Err(e) => {
+                            self.note(format!("cannot add key: {e}"));
+                            break;
+                        }
+                    }
+                }
+            }
+            // Only the first round is the operator's step.
+            opts.operator_step = false;
+        }
+        for k in out.purge.clone() {
+            if self.state.forget(k).is_ok() {
+                self.note(format!("key {k} purged"));
+            }
+        }
+        if out.republish {
+            if self.opts.publish_delay == 0 {
+                self.publish();
+            } else {
+                self.pending_publication = Some(self.now + self.opts.publish_delay);
+            }
+        }
+        if !out.blocked_manual.is_empty() && self.operator_at.is_none() {
+            if let Some(d) = self.opts.operator_delay {
+                self.operator_at = Some(self.now + d.max(1));
+            }
+        }
+        if self.opts.restart_every_step {
+            match ZoneKeyState::from_json(&self.state.to_json()) {
+                Ok(s) => self.state = s,
+                Err(e) => self.stopped = Some(format!("state does not round-trip: {e}")),
+            }
+        }
+        self.last = out;
+    }
+
+    /// The zone task serves the version of the current plan; the registrar sees its CDS.
+    fn publish(&mut self) {
+        let p = plan(&self.state);
+        self.history.publish_zone(
+            self.now,
+            DnskeyVersion {
+                keys: p.publish_dnskey.iter().copied().collect(),
+                signers: p.sign_dnskey.iter().copied().collect(),
+            },
+            p.sign_zone.iter().copied().collect(),
+        );
+        self.state.published(self.now);
+        let target = if p.cds_delete {
+            Some(BTreeSet::new())
+        } else if p.cds.is_empty() || p.unsigned {
+            None
+        } else {
+            Some(p.cds.iter().copied().collect::<BTreeSet<KeyRef>>())
+        };
+        if let Some(mut t) = target {
+            if self.opts.parent.never_removes {
+                t.extend(self.parent_ds.iter().copied());
+            }
+            if self.cds_target.as_ref() != Some(&t) {
+                self.cds_target = Some(t.clone());
+                if t != self.parent_ds || self.pending_parent.is_some() {
+                    let at = self.now + self.opts.parent.delay;
+                    if self.opts.parent.delay == 0 {
+                        self.parent_ds = t.clone();
+                        self.history.publish_ds(self.now, t.clone());
+                        self.note(format!("parent: DS set now {}", keys(&t)));
+                        self.pending_parent = None;
+                    } else {
+                        self.pending_parent = Some((at, t));
+                    }
+                }
+            }
+        }
+    }
+
+    fn needs_poll(&self) -> bool {
+        self.state
+            .keys
+            .iter()
+            .any(|k| match k.state(RecordKind::Ds) {
+                RecordState::Rumoured => k.ds_seen.is_none(),
+                RecordState::Unretentive => k.ds_gone.is_none(),
+                _ => false,
+            })
+    }
+
+    /// checkds: reports the parent's DS set, key by key.
+    fn checkds(&mut self) {
+        if self.reported.as_ref() != Some(&self.parent_ds) {
+            self.reported = Some(self.parent_ds.clone());
+            self.note(format!("checkds: the parent has {}", keys(&self.parent_ds)));
+        }
+        let ds_keys: Vec<KeyRef> = self
+            .state
+            .keys
+            .iter()
+            .filter(|k| k.ds.is_some())
+            .map(|k| k.key)
+            .collect();
+        for k in ds_keys {
+            let r = if self.parent_ds.contains(&k) {
+                self.state.ds_seen(k.tag, Some(k.algorithm), self.now)
+            } else {
+                self.state.ds_gone(k.tag, Some(k.algorithm), self.now)
+            };
+            if let Ok(n) = r {
+                let repeated = self.notes.get(&k) == Some(&n.message);
+                if n.unexpected && !repeated {
+                    self.note(format!("checkds: {}", n.message));
+                }
+                self.notes.insert(k, n.message);
+            }
+        }
+    }
+
+    /// `signet rollover --role`, now.
+    pub fn rollover(&mut self, role: KeyRole) -> Result<Vec<KeyRef>, KaspError> {
+        let r = self.state.rollover(role, self.now)?;
+        self.note(format!("operator: rollover of the {role} keys"));
+        self.tick(false);
+        Ok(r)
+    }
+
+    /// `signet step`, now.
+    pub fn operator_step(&mut self) {
+        self.tick(true);
+    }
+
+    /// A new policy (reload), applied now.
+    pub fn set_policy(&mut self, policy: Policy) {
+        self.note(format!(
+            "policy changed: {} key(s): {}",
+            policy.keys.len(),
+            policy
+                .keys
+                .iter()
+                .map(|k| format!("{} alg {}", k.role, k.algorithm))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        self.policy = policy;
+        self.tick(false);
+    }
+
+    /// The registrar cleans up: the parent publishes exactly the wanted DS set now.
+    pub fn fix_parent(&mut self) {
+        let want: BTreeSet<KeyRef> = plan(&self.state).want_ds.into_iter().collect();
+        self.opts.parent.never_removes = false;
+        self.pending_parent = None;
+        self.cds_target = Some(want.clone());
+        self.parent_ds = want.clone();
+        self.history.publish_ds(self.now, want.clone());
+        self.note(format!("parent: DS set now {} (fixed)", keys(&want)));
+        self.tick(false);
+    }
+
+    /// The glitch checker over everything served so far.
+    pub fn check(&self, timings: &glitch::Timings, options: &glitch::Options) -> glitch::Report {
+        glitch::check(&self.history, timings, options)
+    }
+
+    /// The log as text, one event per line.
+    pub fn timeline(&self) -> String {
+        let mut s = String::new();
+        for e in &self.log {
+            s.push_str(&e.to_string());
+            s.push('\n');
+        }
+        s
+    }
+}
+
+fn keys(s: &BTreeSet<KeyRef>) -> String {
+    if s.is_empty() {
+        return "{} (none)".into();
+    }
+    let v: Vec<String> = s.iter().map(|k| k.tag.to_string()).collect();
+    format!("{{{}}}", v.join(", "))
+}
