@@ -254,10 +254,13 @@ impl fmt::Display for Report {
 /// `(t − w, t]`.
 fn possible<T>(v: &[(u64, T)], t: u64, w: u64) -> std::ops::Range<usize> {
     let last = v.partition_point(|(s, _)| *s <= t);
-    // version i ends when i+1 starts; it may be held if end + w > t
-    let first = (0..last)
-        .find(|&i| i + 1 >= v.len() || v[i + 1].0.saturating_add(w) > t)
-        .unwrap_or(last);
+    // Version i ends when i+1 starts and may be held while end + w > t; ends are sorted, so
+    // the versions that ended too long ago form a prefix.
+    let first = v
+        .get(1..)
+        .unwrap_or(&[])
+        .partition_point(|(end, _)| end.saturating_add(w) <= t)
+        .min(last);
     first..last
 }
 

@@ -236,12 +236,14 @@ pub fn step_with(
         // Timer-driven transitions first: they only record what caches already hold.
         for i in 0..state.keys.len() {
             for kind in RecordKind::ALL {
-                let Some(to) = wanted(&state.keys[i], kind) else {
-                    continue;
+                let to = if settles(&state.keys[i], kind) {
+                    RecordState::Omnipresent
+                } else {
+                    match wanted(&state.keys[i], kind) {
+                        Some(to) if !is_voluntary(to) => to,
+                        _ => continue,
+                    }
                 };
-                if is_voluntary(to) {
-                    continue;
-                }
                 if let Some(due) = due_time(&state.keys[i], kind, to, &timing) {
                     if due <= now {
                         apply(state, i, kind, to, now, &mut out);
@@ -305,19 +307,26 @@ fn is_voluntary(to: RecordState) -> bool {
     matches!(to, RecordState::Rumoured | RecordState::Unretentive)
 }
 
-/// The next state a record of `k` moves to, given its goal; `None` when at rest.
+/// The next state a record of `k` moves to; `None` when at rest. The timer-driven moves
+/// (rumoured → omnipresent, unretentive → hidden) only record what caches hold and happen
+/// whatever the goal; the others follow the goal.
 fn wanted(k: &KeyEntry, kind: RecordKind) -> Option<RecordState> {
     let s = k.record(kind)?.state;
     use RecordState::*;
     match (k.goal, s) {
-        (Goal::Omnipresent, Hidden) => Some(Rumoured),
         (Goal::Omnipresent, Rumoured) => Some(Omnipresent),
+        (_, Unretentive) => Some(Hidden),
+        (Goal::Omnipresent, Hidden) => Some(Rumoured),
         (Goal::Omnipresent, Omnipresent) => None,
-        (Goal::Omnipresent, Unretentive) => Some(Hidden),
         (Goal::Hidden, Hidden) => None,
         (Goal::Hidden, Rumoured | Omnipresent) => Some(Unretentive),
-        (Goal::Hidden, Unretentive) => Some(Hidden),
     }
+}
+
+/// For a retiring key's rumoured record: it reaches every cache all the same once its timer
+/// ran out, which `step` records before withdrawing it.
+fn settles(k: &KeyEntry, kind: RecordKind) -> bool {
+    k.goal == Goal::Hidden && k.state(kind) == RecordState::Rumoured
 }
 
 /// When a timed transition (to omnipresent or hidden) becomes possible; `None` while it waits
