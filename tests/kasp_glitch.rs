@@ -260,6 +260,9 @@ fn csk_rollovers_both_worlds() {
 }
 
 /// Changes the policy at each (offset, keys) and runs two years.
+/// Policy key sets from given offsets on.
+type PolicyPlan = Vec<(u64, Vec<KeySpec>)>;
+
 fn run_changes(world: World, plan: &[(u64, Vec<KeySpec>)], opts: SimOptions) -> Simulation {
     let mut s = Simulation::new(policy(world, plan[0].1.clone()), START, opts);
     for (at, keys) in &plan[1..] {
@@ -271,7 +274,7 @@ fn run_changes(world: World, plan: &[(u64, Vec<KeySpec>)], opts: SimOptions) -> 
 }
 
 /// Alternates two key sets every `period`, for two years.
-fn alternating(a: Vec<KeySpec>, b: Vec<KeySpec>, period: u64) -> Vec<(u64, Vec<KeySpec>)> {
+fn alternating(a: Vec<KeySpec>, b: Vec<KeySpec>, period: u64) -> PolicyPlan {
     let mut v = vec![(0, a.clone())];
     let mut t = period;
     let mut flip = true;
@@ -455,7 +458,7 @@ fn slow_publication_keeps_the_margins() {
 
 #[test]
 fn restart_after_every_step_gives_the_same_schedule() {
-    let scenarios: Vec<(World, Vec<(u64, Vec<KeySpec>)>)> = vec![
+    let scenarios: Vec<(World, PolicyPlan)> = vec![
         (
             World::Short,
             vec![(
@@ -626,7 +629,8 @@ fn one_second_short_is_caught_and_exact_is_safe() {
     s.run_until(START + 30 * DAY);
     assert_glitch_free(&s, &Timings::from_policy(&exact), 3600);
 
-    let lies: [(&str, fn(&mut Policy)); 3] = [
+    type Lie = (&'static str, fn(&mut Policy));
+    let lies: [Lie; 3] = [
         ("dnskey-ttl", |p| p.dnskey_ttl -= 1),
         ("max-zone-ttl", |p| p.max_zone_ttl -= 1),
         ("parent-ds-ttl", |p| p.parent_ds_ttl -= 1),
