@@ -261,7 +261,7 @@ pub fn step_with(
                 if !is_voluntary(to) || approval(state, i, kind, to).is_err() {
                     continue;
                 }
-                if !opts.unsafe_skip_safety && safety(state, i, kind, to, now).is_err() {
+                if !opts.unsafe_skip_safety && safety(state, i, kind, to, now, &timing).is_err() {
                     continue;
                 }
                 if manual {
@@ -402,6 +402,9 @@ fn set_state(r: &mut Record, to: RecordState, now: u64) {
     let from = r.state;
     r.state = to;
     r.since = now;
+    if to == RecordState::Rumoured && from == RecordState::Hidden {
+        r.published_since = now;
+    }
     r.partial = to == RecordState::Unretentive && from == RecordState::Rumoured;
     if is_voluntary(to) {
         r.confirmed = false;
@@ -489,6 +492,7 @@ fn safety(
     kind: RecordKind,
     to: RecordState,
     now: u64,
+    timing: &Timing,
 ) -> Result<(), String> {
     let mut keys: Vec<KeyEntry> = state
         .keys
@@ -519,7 +523,7 @@ fn safety(
             }
         }
     }
-    evaluate(&keys, now)
+    evaluate(&keys, now, timing)
 }
 
 /// The publication invariants, in the order of [`invariants`].
@@ -562,21 +566,25 @@ enum Presence {
 }
 
 /// Whether a DNSKEY, KRRSIG or ZRRSIG is in the version of its RRset that was served at time
-/// `tau` (within the window caches can still hold).
+/// `tau` (within the window caches can still hold). signet controls these records, so this is
+/// exact: published from `published_since` until withdrawn (`since` of unretentive). A hidden
+/// record is taken as absent even from versions old enough to have had it, which only
+/// understates what caches hold — the safe side for records that help validation.
 fn presence(r: &Record, tau: u64) -> Presence {
+    let published = tau >= r.published_since;
     match r.state {
         RecordState::Hidden => Presence::Absent,
-        RecordState::Omnipresent => Presence::Present,
-        RecordState::Rumoured if tau >= r.since => Presence::Present,
-        RecordState::Rumoured => Presence::Absent,
-        RecordState::Unretentive if tau >= r.since => Presence::Absent,
-        RecordState::Unretentive if r.partial => Presence::Maybe,
-        RecordState::Unretentive => Presence::Present,
+        RecordState::Rumoured | RecordState::Omnipresent if published => Presence::Present,
+        RecordState::Rumoured | RecordState::Omnipresent => Presence::Absent,
+        RecordState::Unretentive if published && tau < r.since => Presence::Present,
+        RecordState::Unretentive => Presence::Absent,
     }
 }
 
-/// Whether the parent's DS set served at `tau` holds the key's DS. Requests (CDS) are honoured
-/// at a time signet does not know, so a requested or withdrawn DS is uncertain until observed.
+/// Whether the parent's DS set served at `tau` holds the key's DS. The parent honours
+/// requests (CDS) at times signet does not know, so only observations are certain: present
+/// from `ds-seen` on, absent from `ds-gone` on (each cleared by a contrary request); a DS
+/// never asked for and never seen is absent; anything else may or may not be there.
 fn ds_presence(k: &KeyEntry, r: &Record, tau: u64) -> Presence {
     if k.ds_gone.is_some_and(|g| tau >= g) {
         return Presence::Absent;
@@ -586,10 +594,7 @@ fn ds_presence(k: &KeyEntry, r: &Record, tau: u64) -> Presence {
     }
     match r.state {
         RecordState::Hidden => Presence::Absent,
-        RecordState::Omnipresent => Presence::Present,
-        RecordState::Rumoured => Presence::Maybe,
-        RecordState::Unretentive if tau < r.since && !r.partial => Presence::Present,
-        RecordState::Unretentive => Presence::Maybe,
+        _ => Presence::Maybe,
     }
 }
 
@@ -634,12 +639,124 @@ fn worlds<const N: usize>(
     Ok(all)
 }
 
-/// The instants whose served versions represent every version caches may hold: now (after
-/// the changes of this instant), and just before each change still in progress.
-fn taus(now: u64, changes: impl Iterator<Item = u64>) -> BTreeSet<u64> {
-    let mut t: BTreeSet<u64> = changes.map(|s| s.saturating_sub(1)).collect();
+/// A change of an RRset at `at`: the version it replaced stays in caches for `window` (the
+/// model's wait for that kind of change), or indefinitely while `at` is not a confirmed
+/// publication.
+#[derive(Debug, Clone, Copy)]
+struct Breakpoint {
+    at: u64,
+    window: u64,
+    confirmed: bool,
+}
+
+impl Breakpoint {
+    fn live(&self, now: u64) -> bool {
+        !self.confirmed || self.at.saturating_add(self.window) > now
+    }
+}
+
+/// The instants whose served versions represent every version of an RRset caches may still
+/// hold: now (after the changes of this instant), and just before each change whose replaced
+/// version may still be cached. Every change of a record's presence is a breakpoint, so each
+/// distinct cacheable version has a representative.
+fn taus(now: u64, bps: impl Iterator<Item = Breakpoint>) -> BTreeSet<u64> {
+    let mut t: BTreeSet<u64> = bps
+        .filter(|b| b.live(now))
+        .map(|b| b.at.saturating_sub(1))
+        .collect();
     t.insert(now);
     t
+}
+
+/// The breakpoints of a DNSKEY/KRRSIG/ZRRSIG record: its publication (an introduction, with
+/// the publish wait) and, when unretentive, its withdrawal (with the retire wait).
+fn breakpoints(r: Option<&Record>, publish: u64, retire: u64) -> Vec<Breakpoint> {
+    let Some(r) = r else {
+        return Vec::new();
+    };
+    match r.state {
+        RecordState::Hidden => Vec::new(),
+        RecordState::Rumoured | RecordState::Omnipresent => vec![Breakpoint {
+            at: r.published_since,
+            window: publish,
+            confirmed: r.confirmed,
+        }],
+        RecordState::Unretentive => vec![
+            Breakpoint {
+                at: r.published_since,
+                window: publish,
+                confirmed: true,
+            },
+            Breakpoint {
+                at: r.since,
+                window: retire,
+                confirmed: r.confirmed,
+            },
+        ],
+    }
+}
+
+/// Every breakpoint of the three RRsets: (DNSKEY response, zone data, DS set).
+fn all_breakpoints(
+    keys: &[KeyEntry],
+    t: &Timing,
+) -> (Vec<Breakpoint>, Vec<Breakpoint>, Vec<Breakpoint>) {
+    let mut k = Vec::new();
+    let mut z = Vec::new();
+    let mut d = Vec::new();
+    for key in keys {
+        k.extend(breakpoints(
+            Some(&key.dnskey),
+            t.dnskey_publish,
+            t.dnskey_retire,
+        ));
+        k.extend(breakpoints(
+            key.krrsig.as_ref(),
+            t.dnskey_publish,
+            t.dnskey_retire,
+        ));
+        z.extend(breakpoints(
+            key.zrrsig.as_ref(),
+            t.zone_publish,
+            t.zone_retire,
+        ));
+        if let Some(r) = key.ds.as_ref().filter(|r| r.state != RecordState::Hidden) {
+            d.push(Breakpoint {
+                at: r.since,
+                window: t.ds_publish.max(t.ds_retire),
+                confirmed: true,
+            });
+        }
+        if let Some(at) = key.ds_seen {
+            d.push(Breakpoint {
+                at,
+                window: t.ds_publish,
+                confirmed: true,
+            });
+        }
+        if let Some(at) = key.ds_gone {
+            d.push(Breakpoint {
+                at,
+                window: t.ds_retire,
+                confirmed: true,
+            });
+        }
+    }
+    (k, z, d)
+}
+
+/// The next time an old version leaves the caches in the model (a held-back transition may
+/// become safe then).
+fn next_expiry(state: &ZoneKeyState, now: u64, t: &Timing) -> Option<u64> {
+    let keys: Vec<KeyEntry> = state.keys.iter().filter(|k| relevant(k)).cloned().collect();
+    let (k, z, d) = all_breakpoints(&keys, t);
+    k.into_iter()
+        .chain(z)
+        .chain(d)
+        .filter(|b| b.confirmed)
+        .map(|b| b.at.saturating_add(b.window))
+        .filter(|e| *e > now)
+        .min()
 }
 
 /// The possible-worlds evaluation: for every DS set, DNSKEY RRset (+ KRRSIGs) and zone RRset
@@ -647,28 +764,14 @@ fn taus(now: u64, changes: impl Iterator<Item = u64>) -> BTreeSet<u64> {
 /// the window caches can still hold, uncertain records taken both ways, the three chosen
 /// independently — a chain of trust exists ([`chain_problem`], strict form). `Ok` when all
 /// combinations validate; otherwise the first failure, explained.
-fn evaluate(keys: &[KeyEntry], now: u64) -> Result<(), String> {
+fn evaluate(keys: &[KeyEntry], now: u64, timing: &Timing) -> Result<(), String> {
     if keys.len() > 64 {
         return Err("more than 64 keys in transition".into());
     }
-    let unstable = |r: Option<&Record>| r.filter(|r| is_voluntary(r.state)).map(|r| r.since);
-    let kt = taus(
-        now,
-        keys.iter().flat_map(|k| {
-            [unstable(Some(&k.dnskey)), unstable(k.krrsig.as_ref())]
-                .into_iter()
-                .flatten()
-        }),
-    );
-    let zt = taus(now, keys.iter().filter_map(|k| unstable(k.zrrsig.as_ref())));
-    let dt = taus(
-        now,
-        keys.iter().flat_map(|k| {
-            [unstable(k.ds.as_ref()), k.ds_seen, k.ds_gone]
-                .into_iter()
-                .flatten()
-        }),
-    );
+    let (kb, zb, db) = all_breakpoints(keys, timing);
+    let kt = taus(now, kb.into_iter());
+    let zt = taus(now, zb.into_iter());
+    let dt = taus(now, db.into_iter());
     let absent = Presence::Absent;
     let kw = worlds(keys, &kt, |k, tau| {
         [
@@ -782,7 +885,8 @@ fn alg_name(a: u8) -> String {
 }
 
 /// The key lifecycle from the policy: each `keys` entry is matched to a distinct key heading
-/// for omnipresent with the same role, algorithm and keystore (oldest first). A matched key
+/// for omnipresent with the same role, algorithm and keystore (oldest lineage first, so a
+/// successor serves the entry its predecessor served). A matched key
 /// whose lifetime (or `rollover`) ends within the publication interval gets a successor
 /// requested; an unmatched entry gets a new key requested. Once every entry is matched, keys
 /// the policy no longer describes (old algorithm, old roles, going insecure) retire; the
@@ -810,7 +914,7 @@ fn lifecycle(
                     && k.key.algorithm == spec.algorithm
                     && k.keystore == spec.keystore
             })
-            .min_by_key(|(_, k)| (k.created, k.key.tag))
+            .min_by_key(|(_, k)| k.lineage())
             .map(|(i, _)| i);
         if let Some(i) = found {
             used[i] = true;
@@ -920,6 +1024,7 @@ fn explain(
     next: &mut Option<u64>,
 ) {
     let mut unconfirmed = false;
+    let mut held = false;
     for (i, k) in state.keys.iter().enumerate() {
         for kind in RecordKind::ALL {
             let Some(to) = wanted(k, kind) else {
@@ -972,12 +1077,18 @@ fn explain(
                 // Waits on a timer of the same key, listed already.
                 continue;
             }
-            if let Err(why) = safety(state, i, kind, to, now) {
+            if let Err(why) = safety(state, i, kind, to, now, timing) {
+                held = true;
                 out.waiting_for.push(format!(
                     "{who}: {kind} {} → {to} held back: {why}",
                     k.state(kind)
                 ));
             }
+        }
+    }
+    if held {
+        if let Some(t) = next_expiry(state, now, timing) {
+            min_into(next, t);
         }
     }
     if unconfirmed {

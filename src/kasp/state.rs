@@ -135,10 +135,15 @@ pub struct Record {
     pub state: RecordState,
     /// Unix time of the last change of `state` (the publication time once confirmed).
     pub since: u64,
-    /// Unretentive after having been only rumoured: before `since`, caches may or may not
-    /// hold the record (it never reached every cache).
+    /// Informational: unretentive after having been only rumoured (it never reached every
+    /// cache).
     #[serde(default)]
     pub partial: bool,
+    /// For a record that is or was published (rumoured, omnipresent, unretentive): when its
+    /// current publication began. Versions served before then lack it. 0 in files written
+    /// before this field existed (taken as "always").
+    #[serde(default)]
+    pub published_since: u64,
     /// False from a change that alters what is published until the zone task reports the
     /// version carrying it as served ([`ZoneKeyState::published`]); the timers of RFC 7583
     /// start at that moment, not at the decision.
@@ -153,6 +158,7 @@ impl Record {
             state,
             since,
             partial: false,
+            published_since: since,
             confirmed: true,
         }
     }
@@ -195,6 +201,11 @@ pub struct KeyEntry {
     /// `signet rollover` asked for this key to be replaced at this time.
     #[serde(default)]
     pub roll_requested: Option<u64>,
+    /// The first key of this key's line of successors, as (registration time, tag): keeps a
+    /// successor matched to the same policy `keys` entry as its predecessor when several
+    /// entries share role and algorithm. Absent in older files: the key itself.
+    #[serde(default)]
+    pub lineage: Option<(u64, u16)>,
     #[serde(default)]
     pub predecessor: Option<KeyRef>,
     #[serde(default)]
@@ -232,6 +243,7 @@ impl KeyEntry {
             lifetime: None,
             lifetime_from: now,
             roll_requested: None,
+            lineage: None,
             predecessor: None,
             successor: None,
             published: None,
@@ -288,6 +300,11 @@ impl KeyEntry {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
+    }
+
+    /// The key's lineage: its own (registration time, tag) for the first of a line.
+    pub fn lineage(&self) -> (u64, u16) {
+        self.lineage.unwrap_or((self.created, self.key.tag))
     }
 
     /// `12345 (ecdsap256sha256) zsk`.
@@ -528,6 +545,7 @@ impl ZoneKeyState {
             pred.goal = Goal::Hidden;
             pred.retired = Some(now);
             pred.successor = Some(key);
+            entry.lineage = Some(pred.lineage());
             entry.predecessor = Some(p);
             entry.lifetime_from = request.takeover.max(now.saturating_add(request.lead));
         } else {
@@ -537,6 +555,7 @@ impl ZoneKeyState {
                     if old.successor.is_none() {
                         old.successor = Some(key);
                     }
+                    entry.lineage = Some(old.lineage());
                     entry.predecessor = Some(r);
                 }
             }
@@ -746,6 +765,9 @@ impl ZoneKeyState {
                     if !r.confirmed {
                         r.confirmed = true;
                         r.since = r.since.max(now);
+                        if r.state == RecordState::Rumoured {
+                            r.published_since = r.since;
+                        }
                         any = true;
                     }
                 }
