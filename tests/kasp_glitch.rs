@@ -17,6 +17,7 @@ use signet::config::{KeyRole, KeySpec, Lifetime, Policy};
 use signet::kasp::glitch::{Options, Report, Timings};
 use signet::kasp::sim::{ParentModel, SimOptions, Simulation};
 use signet::kasp::{Goal, StepOptions};
+use signet::keystore::KeyRole as Role;
 
 const START: u64 = 1_800_000_000;
 const DAY: u64 = 86_400;
@@ -686,4 +687,70 @@ fn without_the_safety_rule_an_algorithm_rollover_breaks() {
     let s = run_changes(world, &plan[..3], opts);
     let r = s.check(&Timings::from_policy(&policy(world, vec![])), &strict());
     assert!(!r.clean(), "{r}");
+}
+
+/// xorshift64*: deterministic pseudo-random numbers for the stress test.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+#[test]
+fn emergency_rollovers_at_random_moments() {
+    // `signet rollover` of a random role at random moments — often in the middle of another
+    // rollover — on top of lifetimes, with policy changes between KSK+ZSK and CSK and between
+    // algorithms now and then, for two years in each world and several seeds.
+    for world in [World::Short, World::Long] {
+        for seed in [1u64, 7, 42] {
+            let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+            let (zsk, ksk, csk) = lifetimes(world);
+            let sets = [
+                vec![
+                    spec(KeyRole::Ksk, 13, Some(ksk)),
+                    spec(KeyRole::Zsk, 13, Some(zsk)),
+                ],
+                vec![spec(KeyRole::Csk, 13, Some(csk))],
+                vec![spec(KeyRole::Csk, 15, Some(csk))],
+                vec![
+                    spec(KeyRole::Ksk, 15, Some(ksk)),
+                    spec(KeyRole::Zsk, 15, None),
+                ],
+            ];
+            let mean_gap = match world {
+                World::Short => 6 * 3600,
+                World::Long => 10 * DAY,
+            };
+            let mut s = Simulation::new(policy(world, sets[0].clone()), START, options(world));
+            let mut rolls = 0;
+            while s.now < START + YEARS2 {
+                let next = s.now + 1 + rng.below(2 * mean_gap);
+                s.run_until(next.min(START + YEARS2));
+                if rng.below(10) == 0 {
+                    let keys = sets[rng.below(sets.len() as u64) as usize].clone();
+                    s.set_policy(policy(world, keys));
+                } else {
+                    let roles = [Role::Ksk, Role::Zsk, Role::Csk];
+                    let role = roles[rng.below(3) as usize];
+                    if s.rollover(role).is_ok() {
+                        rolls += 1;
+                    }
+                }
+                if s.stopped.is_some() {
+                    break;
+                }
+            }
+            let p = policy(world, vec![]);
+            assert_glitch_free(&s, &Timings::from_policy(&p), max_retiring(world) * 4);
+            assert!(rolls > 20, "{world:?} seed {seed}: {rolls}");
+        }
+    }
 }

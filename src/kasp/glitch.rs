@@ -1,7 +1,7 @@
 //! The glitch-freedom checker: given what was published when, decides whether any resolver,
 //! whatever it cached, could have failed to validate at any instant.
 //!
-//! It shares no code with the rules in [`super::rules`] on purpose: it is the specification
+//! It shares no code with the rules behind [`super::step`] on purpose: it is the specification
 //! the state machine is tested against, written over plain sets of keys.
 //!
 //! # Model

@@ -51,6 +51,12 @@
 //!   rumoured | omnipresent ──(goal hidden; safe) — CDS withdrawn ──▶ unretentive
 //!   unretentive ──(ds-gone, then parent-ds-ttl + parent-prop + retire-safety)──▶ hidden
 //! ```
+//! The timer moves (rumoured → omnipresent, unretentive → hidden) only record what caches
+//! hold, so they happen whatever the goal — a key retired while being introduced first
+//! becomes omnipresent if its timer runs out before it is withdrawn. The moves to rumoured and
+//! unretentive change what is published and are the only ones checked for safety and held by
+//! manual mode.
+//!
 //! The DS transitions out of the uncertain states need the parent to show the change:
 //! [`ZoneKeyState::ds_seen`] / [`ZoneKeyState::ds_gone`] (checkds, or the operator). An
 //! observation contrary to the request only clears the other one ("not yet"); a DS the parent
@@ -72,22 +78,40 @@
 //!
 //! A transition that changes what is published (to rumoured or unretentive) is made only if,
 //! afterwards, **every combination** of a cached DS set, a cached DNSKEY RRset (with its
-//! RRSIGs) and cached zone data (with its RRSIGs) still validates. The versions a cache may
-//! hold are read off the states: a rumoured record is in the versions served since its
-//! `since` and in none before; an unretentive one in those before (only *maybe*, if it never
-//! became omnipresent) and none after; a requested DS is *maybe* at the parent until
-//! `ds-seen`, a withdrawn one until `ds-gone`. Uncertain records are taken both ways, and the
-//! three RRsets are combined independently. A combination validates when its DS set is empty
-//! (insecure) or, for each algorithm of the DS set, a DS of it matches a DNSKEY that signs the
-//! DNSKEY RRset and a DNSKEY of it signs the zone data; and (RFC 4035 §2.2 applied to the
-//! DNSKEY RRset) each algorithm in the DNSKEY RRset signs both. This single rule subsumes
-//! Mekking's equations (existence of DS, DNSKEY and signatures, with the successor relation):
-//! a swap of two keys is safe because every version served has one or the other.
+//! RRSIGs) and cached zone data (with its RRSIGs) still validates. The three RRsets are cached
+//! independently; for each, the versions a cache may still hold are represented by the
+//! version served now and the one served just before each change whose replaced version is
+//! still within its cache window (the wait of that kind of change: introductions use the
+//! publish wait, withdrawals the retire wait, DS observations the DS waits; a change not yet
+//! confirmed as served keeps the old version live). Presence in a version:
+//!
+//! * DNSKEY, KRRSIG, ZRRSIG — signet's own records, so exact: present from the record's
+//!   publication (`published_since`) until its withdrawal (`since` of unretentive); a hidden
+//!   record is taken as absent throughout (understating what caches hold, the safe side for
+//!   records that only help validation);
+//! * DS — the parent acts when it likes, so only observations count: present from `ds-seen`,
+//!   absent from `ds-gone` (each cleared by a contrary request), absent if never asked for
+//!   and never seen, and *maybe* otherwise — uncertain DS are taken both ways.
+//!
+//! A combination validates when its DS set is empty (an insecure delegation) or, for each
+//! algorithm of the DS set, a DS of it matches a DNSKEY that signs the DNSKEY RRset and a
+//! DNSKEY of it signs the zone data; and (RFC 4035 §2.2 applied to the DNSKEY RRset) each
+//! algorithm in the DNSKEY RRset signs both. This one rule replaces Mekking's equations for
+//! the existence of DS, DNSKEY and signatures and their successor relation: a swap of two
+//! keys is safe because every version served has one or the other, and rollovers during
+//! rollovers need nothing special. When a transition is held back, `step` wakes up again
+//! when the next old version leaves the caches.
 //!
 //! Besides, unless the zone goes insecure, a transition must not break what held before: a
 //! non-empty DNSKEY RRset, every algorithm in it signing the DNSKEY RRset and the zone (the
 //! zone is never partially signed), and a non-empty set of DS asked of the parent.
 //!
+//! A consequence worth knowing: a stale DS at the parent (one signet asked to remove) does
+//! not hold a rollover back when another DS of the same algorithm chains — the old DNSKEY can
+//! go safely — but the key is kept (not purged) and `waiting_for` names the DS until
+//! `ds-gone`. A stale DS of an algorithm nothing else chains for (after an algorithm rollover)
+//! keeps the old keys published until it is gone.
+
 //! ### Rollover methods
 //!
 //! The methods fall out of the approvals above plus safety, with no per-method code:
@@ -108,7 +132,8 @@
 //!
 //! ### Lifecycle
 //!
-//! [`step`] matches each policy `keys` entry to a key (role, algorithm, keystore); a key
+//! [`step`] matches each policy `keys` entry to a key (role, algorithm, keystore; a successor
+//! inherits its predecessor's entry when several share role and algorithm); a key
 //! whose lifetime — counted from its takeover — ends within the publication interval, or that
 //! `rollover` marked, gets a successor requested ([`StepOutcome::new_keys_needed`]); keys
 //! the policy no longer describes retire once their replacements are registered. Keys hidden
@@ -120,7 +145,8 @@
 //!
 //! 1. Load the state: [`ZoneKeyState::from_json`] of `state-dir/…/keys.json`, or
 //!    [`ZoneKeyState::new`] (or [`ZoneKeyState::adopt_key`] for keys already in service).
-//! 2. `let out = step(&mut state, &policy, now, false)`; for each
+//! 2. `let out = step(&mut state, &policy, now, false)` — with a clone of the policy whose
+//!    `keys` is empty when the zone is to go insecure (BIND's `insecure` policy); for each
 //!    [`KeyRequest`] in `out.new_keys_needed`, generate the key in its keystore (regenerate
 //!    while [`ZoneKeyState::tag_in_use`]), save its material crash-safely, then
 //!    [`ZoneKeyState::add_key`] and call `step` again at once. Persist the state (temp +

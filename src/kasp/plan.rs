@@ -18,7 +18,8 @@ use super::state::{KeyRef, RecordKind, ZoneKeyState};
 ///   signing delay (RFC 7583 Dsgn = 0);
 /// * a signing key need not be in `publish_dnskey`: during an algorithm rollover the new
 ///   algorithm signs before its DNSKEY appears, and the old one keeps signing after its DNSKEY
-///   is gone (RFC 6781 §4.1.4); the signer must accept such keys;
+///   is gone (RFC 6781 §4.1.4); the signer must accept such keys (`ActiveKey` with its
+///   DNSKEY left out of the RRset);
 /// * CDS (one per `cds-digest-types`) and, with `publish-cdnskey`, CDNSKEY for each key in
 ///   `cds`; or, when `cds_delete`, the RFC 8078 DELETE records [`CDS_DELETE_RDATA`] /
 ///   [`CDNSKEY_DELETE_RDATA`] instead; none at all when both are empty/false;

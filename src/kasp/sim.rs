@@ -2,7 +2,7 @@
 //! drives it (step, create requested keys, publish, confirm), a keystore that hands out fresh
 //! tags, and a parent ("registrar") that follows the published CDS after a delay and is
 //! reported by a checkds that polls it. Everything served is recorded in a
-//! [`glitch::History`](super::glitch::History) for the checker.
+//! [`super::glitch::History`] for the checker.
 //!
 //! Used by [`super::simulate`] (the `--plan` dry run) and by the tests.
 
