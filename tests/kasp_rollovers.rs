@@ -379,6 +379,7 @@ fn a_retired_keys_ds_reappearing() {
     assert!(note.unexpected, "{}", note.message);
     let pol = s.policy.clone();
     let out = step(&mut s.state, &pol, now, false);
+    assert!(!out.republish && !s.state.publication_pending());
     assert!(!plan(&s.state).want_ds.contains(&old));
     assert!(
         out.waiting_for

@@ -182,7 +182,8 @@ pub struct StepOutcome {
     /// In manual mode: the transitions that are due and safe but wait for `signet step`.
     pub blocked_manual: Vec<Change>,
     /// The earliest time at which calling `step` again can change something (timers, lifetime
-    /// ends, purges). `None` when only an external event (parent, operator, policy) can.
+    /// ends, purges, an old version leaving the caches while a transition is held back).
+    /// `None` when only an external event (publication, parent, operator, policy) can.
     pub next_event: Option<u64>,
     /// Keys to generate now and register with [`ZoneKeyState::add_key`]; then call `step`
     /// again at once.
@@ -1055,8 +1056,9 @@ fn explain(
                     }
                     None => {
                         unconfirmed = true;
-                        // publication confirms at `since` at the earliest
-                        if let Some(t) = earliest(k, kind, to, timing) {
+                        // publication confirms at `since` at the earliest; once that is
+                        // past, only the publication itself (a call to `published`) helps
+                        if let Some(t) = earliest(k, kind, to, timing).filter(|t| *t > now) {
                             min_into(next, t);
                         }
                     }

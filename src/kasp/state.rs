@@ -682,7 +682,8 @@ impl ZoneKeyState {
                 ds.state = RecordState::Unretentive;
                 ds.since = now;
                 ds.partial = true;
-                ds.confirmed = false;
+                // nothing to publish: the CDS never named it again
+                ds.confirmed = true;
                 k.ds_gone = None;
                 k.ds_seen = None;
                 k.removed = None;
