@@ -108,6 +108,40 @@ enum Cmd {
         conn: Conn,
         zone: String,
     },
+    /// Start a key rollover now (also for emergencies): the active keys of the role are
+    /// replaced, with the usual safe timing.
+    Rollover {
+        #[command(flatten)]
+        conn: Conn,
+        zone: String,
+        /// ksk, zsk or csk.
+        #[arg(long, value_parser = ["ksk", "zsk", "csk"])]
+        role: String,
+    },
+    /// Tell the signer that the parent now publishes the DS of a key.
+    DsSeen {
+        #[command(flatten)]
+        conn: Conn,
+        zone: String,
+        /// The key tag.
+        #[arg(long)]
+        key: u16,
+    },
+    /// Tell the signer that the parent no longer publishes the DS of a key.
+    DsGone {
+        #[command(flatten)]
+        conn: Conn,
+        zone: String,
+        /// The key tag.
+        #[arg(long)]
+        key: u16,
+    },
+    /// With manual-mode, make the key-state transitions that are due now.
+    Step {
+        #[command(flatten)]
+        conn: Conn,
+        zone: String,
+    },
     /// Reread the configuration (like SIGHUP).
     Reload {
         #[command(flatten)]
@@ -164,6 +198,12 @@ impl Conn {
 
     /// Sends one request and prints the answer: `--json` verbatim, else `human(data)`.
     fn run(&self, cmd: &str, zone: Option<&str>, human: impl Fn(&Value) -> String) -> ExitCode {
+        self.run_req(&Request::new(cmd, zone), human)
+    }
+
+    /// As [`Conn::run`], with a prepared request.
+    fn run_req(&self, req: &Request, human: impl Fn(&Value) -> String) -> ExitCode {
+        let cmd = req.cmd.as_str();
         let client = match self.client() {
             Ok(c) => c,
             Err(e) => return e,
@@ -172,7 +212,7 @@ impl Conn {
             "status" | "keys" | "ds" => client::QUERY_TIMEOUT,
             _ => client::COMMAND_DEADLINE,
         };
-        match client.call(&Request::new(cmd, zone), timeout) {
+        match client.call(req, timeout) {
             Ok(data) => {
                 if self.json {
                     println!("{data}");
@@ -343,6 +383,24 @@ fn main() -> ExitCode {
         Cmd::Resign { conn, zone } => {
             conn.run("resign", Some(&zone), |d| format::command("resign", d))
         }
+        Cmd::Rollover { conn, zone, role } => {
+            let mut req = Request::new("rollover", Some(&zone));
+            req.role = Some(role);
+            conn.run_req(&req, |d| format::command("rollover", d))
+        }
+        Cmd::DsSeen { conn, zone, key } => {
+            let mut req = Request::new("ds-seen", Some(&zone));
+            req.key = Some(key);
+            conn.run_req(&req, |d| format::command("ds-seen", d))
+        }
+        Cmd::DsGone { conn, zone, key } => {
+            let mut req = Request::new("ds-gone", Some(&zone));
+            req.key = Some(key);
+            conn.run_req(&req, |d| format::command("ds-gone", d))
+        }
+        Cmd::Step { conn, zone } => conn.run_req(&Request::new("step", Some(&zone)), |d| {
+            format::command("step", d)
+        }),
         Cmd::Notify { conn, zone } => {
             conn.run("notify", Some(&zone), |d| format::command("notify", d))
         }

@@ -94,6 +94,8 @@ fn status_of(zone: &str, serial: u32) -> ZoneStatus {
                 at: NOW + 8 * 86400,
             },
         ],
+        waiting_for: Vec::new(),
+        want_ds: None,
     }
 }
 
@@ -135,6 +137,7 @@ fn fake_zone(
                 }
                 ZoneCmdKind::Notify => Ok("NOTIFY sent to 1 secondary".to_string()),
                 ZoneCmdKind::Reload => Ok("up to date".to_string()),
+                _ => Ok("done".to_string()),
             };
             if let Some(r) = cmd.reply {
                 let _ = r.send(answer);

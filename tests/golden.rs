@@ -32,6 +32,7 @@ fn golden(denial: Denial, name: &str) {
         key: Arc::new(key),
         signs_keys: true,
         signs_zone: true,
+        publish: true,
     };
     let params = SignParams {
         denial,

@@ -297,6 +297,7 @@ pub fn ed25519_key(ksk: bool) -> ActiveKey {
         key: Arc::new(k),
         signs_keys: ksk,
         signs_zone: !ksk,
+        publish: true,
     }
 }
 

@@ -93,6 +93,7 @@ pub fn sign(origin: &str, text: &str, denial: Denial, keydir: &Path) -> Signed {
             tag: k.tag(),
             signs_keys: k.role.signs_keys(),
             signs_zone: k.role.signs_zone(),
+            publish: true,
         })
         .collect();
     let params = SignParams {

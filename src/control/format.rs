@@ -210,6 +210,7 @@ pub fn zone_status(z: &Value, now: u64) -> String {
             let _ = writeln!(out, "    {}", key_line(k));
         }
     }
+    waiting(&mut out, z, "  ");
     let events = arr(z, "events");
     if events.is_empty() {
         field(&mut out, "events", "-");
@@ -256,7 +257,20 @@ pub fn keys(data: &Value) -> String {
             let _ = writeln!(out, "    {t:<10} {}", opt_when(u(k, t), now));
         }
     }
+    waiting(&mut out, data, "  ");
     out
+}
+
+/// The key state machine's next transitions and what they wait for (`waiting_for`).
+fn waiting(out: &mut String, v: &Value, indent: &str) {
+    let w = arr(v, "waiting_for");
+    if w.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "{indent}key transitions waiting for");
+    for x in w {
+        let _ = writeln!(out, "{indent}  {}", x.as_str().unwrap_or("?"));
+    }
 }
 
 /// `signet ds`: the DS records in presentation format, one per line.
@@ -292,6 +306,7 @@ pub fn command(cmd: &str, data: &Value) -> String {
             },
             if b(st, "stale") { ", STALE" } else { "" }
         );
+        waiting(&mut out, st, "  ");
     }
     out
 }

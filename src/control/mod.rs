@@ -1,5 +1,5 @@
-//! The control socket: how `signet status`, `keys`, `ds`, `retransfer`, `resign`, `notify` and
-//! `reload` talk to a running `signet serve`.
+//! The control socket: how `signet status`, `keys`, `ds`, `retransfer`, `resign`, `notify`,
+//! `rollover`, `ds-seen`, `ds-gone`, `step` and `reload` talk to a running `signet serve`.
 //!
 //! # Protocol
 //!
@@ -22,7 +22,9 @@
 //! | `status` | optional | `{"now", "zones": [ZoneStatus…]}`: every zone, or just the one named |
 //! | `keys` | required | `{"zone", "now", "keys": [KeyStatus…]}` |
 //! | `ds` | required | `{"zone", "ds": [{"tag", "algorithm", "digest_type", "digest", "ttl", "record"}…]}` |
-//! | `retransfer`, `resign`, `notify` | required | `{"zone", "result", "status": ZoneStatus}` |
+//! | `retransfer`, `resign`, `notify`, `step` | required | `{"zone", "result", "status": ZoneStatus}` |
+//! | `rollover` (+ `"role": "ksk"\|"zsk"\|"csk"`) | required | the same |
+//! | `ds-seen`, `ds-gone` (+ `"key": TAG`) | required | the same; an unknown key is an error |
 //! | `reload` | ignored | `{"result"}` |
 //!
 //! `now` is the server's clock (Unix seconds), so that a client shows relative times ("in 45m")
@@ -30,9 +32,12 @@
 //! state — the zone tasks' [`ZoneStatus`] watch channels, the [`Publisher`]'s served zones, the
 //! zone task's reply to a [`ZoneCmd`](crate::zone::status::ZoneCmd) — never echoed from the
 //! request: `resign` answers once the zone task has re-signed (or failed), with the status it
-//! published afterwards. `ds` is computed from the DNSKEY RRset **as served now** (keys with the
-//! SEP bit, not revoked, one DS per digest type of the policy's `cds-digest-types`), because that
-//! is what a validator sees and what the parent's DS must match.
+//! published afterwards. `ds` prints what the parent should hold now: the DS of the keys of the
+//! key state's plan (`KeyPlan::want_ds`; for a zone whose first DS is not requested yet, its
+//! KSK/CSK), computed from the DNSKEY RRset **as served now** (keys with the SEP bit, not
+//! revoked, one DS per digest type of the policy's `cds-digest-types`), because that is what a
+//! validator sees and what the parent's DS must match. `keys` also carries `waiting_for`, what
+//! the key state machine waits for.
 //!
 //! # Why JSON lines
 //!
@@ -147,6 +152,12 @@ pub struct Request {
     /// The zone (any case, trailing dot optional); `null`/absent for all zones or none.
     #[serde(default)]
     pub zone: Option<String>,
+    /// `rollover`: the role to roll (`ksk`, `zsk`, `csk`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// `ds-seen`, `ds-gone`: the key tag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<u16>,
 }
 
 impl Request {
@@ -154,6 +165,8 @@ impl Request {
         Request {
             cmd: cmd.to_string(),
             zone: zone.map(str::to_string),
+            role: None,
+            key: None,
         }
     }
 }
@@ -459,6 +472,10 @@ const COMMANDS: &[&str] = &[
     "retransfer",
     "resign",
     "notify",
+    "rollover",
+    "ds-seen",
+    "ds-gone",
+    "step",
     "reload",
 ];
 
@@ -488,6 +505,34 @@ pub async fn handle(ctx: &ControlContext, req: &Request, limits: &Limits) -> Res
             match needs_zone(&req.cmd) {
                 Ok(z) => zone_command(ctx, z, kind, limits).await,
                 Err(e) => return e,
+            }
+        }
+        "rollover" | "ds-seen" | "ds-gone" | "step" => {
+            let z = match needs_zone(&req.cmd) {
+                Ok(z) => z,
+                Err(e) => return e,
+            };
+            let kind = match req.cmd.as_str() {
+                "rollover" => match req.role.as_deref().map(str::to_ascii_lowercase).as_deref() {
+                    Some("ksk") => Ok(ZoneCmdKind::Rollover(keystore::KeyRole::Ksk)),
+                    Some("zsk") => Ok(ZoneCmdKind::Rollover(keystore::KeyRole::Zsk)),
+                    Some("csk") => Ok(ZoneCmdKind::Rollover(keystore::KeyRole::Csk)),
+                    Some(r) => Err(format!(
+                        "`rollover`: unknown role {:?}; known: ksk, zsk, csk",
+                        shorten(r)
+                    )),
+                    None => Err("`rollover` needs a role (ksk, zsk or csk)".to_string()),
+                },
+                "ds-seen" | "ds-gone" => match req.key {
+                    Some(tag) if req.cmd == "ds-seen" => Ok(ZoneCmdKind::DsSeen(tag)),
+                    Some(tag) => Ok(ZoneCmdKind::DsGone(tag)),
+                    None => Err(format!("`{}` needs a key tag", req.cmd)),
+                },
+                _ => Ok(ZoneCmdKind::Step),
+            };
+            match kind {
+                Ok(kind) => zone_command(ctx, z, kind, limits).await,
+                Err(e) => Err(e),
             }
         }
         "reload" => reload(ctx, limits).await,
@@ -539,7 +584,12 @@ fn status(ctx: &ControlContext, zone: Option<&str>) -> Result<Value, String> {
 
 fn keys(ctx: &ControlContext, zone: &str) -> Result<Value, String> {
     let s = zone_status(ctx, zone)?;
-    Ok(json!({ "zone": s.zone, "now": ctx.publisher.clock().now(), "keys": to_value(&s.keys)? }))
+    Ok(json!({
+        "zone": s.zone,
+        "now": ctx.publisher.clock().now(),
+        "keys": to_value(&s.keys)?,
+        "waiting_for": to_value(&s.waiting_for)?,
+    }))
 }
 
 /// One DS record for the parent.
@@ -602,9 +652,7 @@ pub fn ds_records(
 
 fn ds(ctx: &ControlContext, zone: &str) -> Result<Value, String> {
     let name = normalise(zone);
-    if ctx.registry.get(&name).is_none() {
-        return Err(not_configured(zone));
-    }
+    let want = zone_status(ctx, &name)?.want_ds;
     let origin =
         Name::parse(&name, None).map_err(|e| format!("bad zone name {}: {e}", shorten(&name)))?;
     let served = ctx.publisher.get(&origin).ok_or_else(|| {
@@ -620,7 +668,17 @@ fn ds(ctx: &ControlContext, zone: &str) -> Result<Value, String> {
             .map(|z| cfg.policy_for(z).cds_digest_types.clone())
             .unwrap_or_else(|| vec![keystore::dnskey::DIGEST_SHA256])
     };
-    let records = ds_records(&origin, dnskey.ttl, &dnskey.rdatas, &digest_types)?;
+    // what the parent should hold now: the key state's plan, once the zone task has it
+    let dnskeys: Vec<Vec<u8>> = match &want {
+        Some(tags) => dnskey
+            .rdatas
+            .iter()
+            .filter(|k| tags.contains(&keystore::key_tag(k)))
+            .cloned()
+            .collect(),
+        None => dnskey.rdatas.clone(),
+    };
+    let records = ds_records(&origin, dnskey.ttl, &dnskeys, &digest_types)?;
     Ok(json!({ "zone": origin.to_string(), "ds": to_value(&records)? }))
 }
 

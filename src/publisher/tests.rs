@@ -52,6 +52,7 @@ fn signed(denial: Denial, extra: &str) -> Zone {
         key: Arc::new(k),
         signs_keys: true,
         signs_zone: true,
+        publish: true,
     };
     let params = SignParams {
         denial,

@@ -41,6 +41,9 @@ pub struct ActiveKey {
     pub signs_keys: bool,
     /// Signs the rest of the zone (ZSK or CSK).
     pub signs_zone: bool,
+    /// Its DNSKEY is in the apex DNSKEY RRset. A key may sign without being published (the new
+    /// algorithm of an algorithm rollover signs first) or be published without signing.
+    pub publish: bool,
 }
 
 /// Denial of existence.
@@ -303,7 +306,7 @@ fn sign_zone_with(
     {
         let apex = zone.nodes.entry(origin.clone()).or_default();
         let mut dnskeys: Vec<Vec<u8>> = Vec::new();
-        for k in keys {
+        for k in keys.iter().filter(|k| k.publish) {
             if !dnskeys.contains(&k.dnskey) {
                 dnskeys.push(k.dnskey.clone());
             }
@@ -602,6 +605,7 @@ mod tests {
             key: Arc::new(k),
             signs_keys: true,
             signs_zone: true,
+            publish: true,
         }
     }
 

@@ -13,6 +13,7 @@
 //! (`signet keys import`).
 
 use crate::config::{self, Config, KeystoreBackend, Policy, ZoneConfig};
+use crate::kasp::{KeyPlan, KeyRef, KeyRequest, ZoneKeyState};
 use crate::keystore::{
     dnskey_rdata, key_tag, read_bind_key, FileKeystore, KeyError, KeyRole, Pkcs11Keystore,
     SigningKey, StoredKey,
@@ -263,6 +264,7 @@ pub fn ensure_keys(
             tag: key.tag(),
             signs_keys: role.signs_keys(),
             signs_zone: role.signs_zone(),
+            publish: true,
         });
         out.stored.push((spec.keystore.clone(), key));
     }
@@ -537,6 +539,202 @@ pub fn sign_params(policy: &Policy, salt: Vec<u8>) -> SignParams {
         dnskey_jitter: clamp(policy.signatures_jitter),
         threads: 0,
     }
+}
+
+// ------------------------------------------------------------------ key state (kasp)
+
+/// The zone's key state file in its state directory (`state-dir/zones/NAME/keys.json`).
+pub const KEY_STATE_FILE: &str = "keys.json";
+
+/// Loads the zone's key state from `dir`, or starts one. A new state adopts the keys the zone
+/// already has in its policy's keystores (the newest usable key per policy entry, as
+/// [`ensure_keys`] picks them), as in service since their activation and with their DS at the
+/// parent, so that an existing deployment keeps its keys and its chain of trust. A state file
+/// that cannot be read is an error (starting afresh would replace every key at once).
+pub fn load_key_state(
+    cfg: &Config,
+    zone: &ZoneConfig,
+    policy: &Policy,
+    dir: &Path,
+    now: u64,
+) -> Result<ZoneKeyState, String> {
+    let path = dir.join(KEY_STATE_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            return ZoneKeyState::from_json(&text)
+                .map_err(|e| format!("zone {}: {}: {e}", zone.name, path.display()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("zone {}: {}: {e}", zone.name, path.display())),
+    }
+    let mut state = ZoneKeyState::new();
+    let stores = policy_keystores(cfg, policy)?;
+    for spec in &policy.keys {
+        let Some((_, ks)) = stores.iter().find(|(n, _)| *n == spec.keystore) else {
+            return Err(format!("keystore {} is not defined", spec.keystore));
+        };
+        let role = role_of(spec.role);
+        let mut candidates: Vec<StoredKey> = ks
+            .list(&zone.name)
+            .map_err(|e| format!("zone {}: keystore {}: {e}", zone.name, spec.keystore))?
+            .into_iter()
+            .filter(|k| {
+                k.role == role
+                    && k.algorithm == spec.algorithm
+                    && k.retired.is_none()
+                    && k.removed.is_none()
+                    && !state.tag_in_use(k.tag())
+            })
+            .collect();
+        candidates.sort_by_key(|k| std::cmp::Reverse(k.created));
+        if let Some(k) = candidates.first() {
+            let since = k.active.or(k.published).unwrap_or(k.created).min(now);
+            let key = KeyRef {
+                algorithm: k.algorithm,
+                tag: k.tag(),
+            };
+            state
+                .adopt_key(key, role, &spec.keystore, spec.lifetime.secs(), since, true)
+                .map_err(|e| format!("zone {}: {e}", zone.name))?;
+            tracing::info!(zone = %zone.name, key = %key, role = %role, keystore = %spec.keystore, "key state: adopted a key already in service");
+        }
+    }
+    Ok(state)
+}
+
+/// Writes the zone's key state crash-safely (temp + fsync + rename).
+pub fn save_key_state(dir: &Path, state: &ZoneKeyState) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    crate::keystore::write_atomic(dir, KEY_STATE_FILE, state.to_json().as_bytes(), 0o644)
+        .map_err(|e| format!("{}: {e}", dir.join(KEY_STATE_FILE).display()))
+}
+
+/// Generates the key `request` asks for in its keystore, with a tag used by no key of the
+/// zone (in any of the policy's keystores, nor in `state`), and stores its metadata.
+pub fn generate_key(
+    cfg: &Config,
+    zone: &str,
+    policy: &Policy,
+    request: &KeyRequest,
+    state: &ZoneKeyState,
+    now: u64,
+) -> Result<KeyRef, String> {
+    let ks = open_keystore(cfg, &request.keystore)?;
+    let mut taken: HashSet<u16> = state.keys.iter().map(|k| k.key.tag).collect();
+    let mut names: Vec<&str> = policy.keys.iter().map(|s| s.keystore.as_str()).collect();
+    names.push(&request.keystore);
+    names.sort_unstable();
+    names.dedup();
+    for name in names {
+        let listed = if name == request.keystore {
+            ks.list(zone)
+        } else {
+            open_keystore(cfg, name)?.list(zone)
+        }
+        .map_err(|e| format!("zone {zone}: keystore {name}: {e}"))?;
+        for k in &listed {
+            taken.extend(tag_variants(k));
+        }
+    }
+    let mut k = ks
+        .generate(zone, request.role, request.algorithm, now, &taken)
+        .map_err(|e| {
+            format!(
+                "zone {zone}: cannot generate a {} key in keystore {}: {e}",
+                request.role, request.keystore
+            )
+        })?;
+    k.published = Some(now);
+    k.active = Some(now);
+    k.state = "active".into();
+    ks.save_meta(&k).map_err(|e| format!("zone {zone}: {e}"))?;
+    let key = KeyRef {
+        algorithm: k.algorithm,
+        tag: k.tag(),
+    };
+    tracing::info!(zone = %zone, key = %key, role = %request.role, keystore = %request.keystore, reason = %request.reason, "generated key");
+    Ok(key)
+}
+
+/// The signer's keys for `plan` (every key published, signing, or with a CDS), loaded from
+/// the keystores `state` names.
+pub fn plan_keys(
+    cfg: &Config,
+    zone: &str,
+    state: &ZoneKeyState,
+    plan: &KeyPlan,
+) -> Result<Vec<ActiveKey>, String> {
+    let mut wanted = plan.keys();
+    wanted.extend(plan.cds.iter().copied());
+    wanted.sort();
+    wanted.dedup();
+    let mut stores: Vec<(String, Keystore, Vec<StoredKey>)> = Vec::new();
+    let mut out = Vec::new();
+    for k in wanted {
+        let entry = state
+            .key(k)
+            .ok_or_else(|| format!("zone {zone}: key {k} is not in the key state"))?;
+        let idx = match stores.iter().position(|(n, _, _)| *n == entry.keystore) {
+            Some(i) => i,
+            None => {
+                let ks = open_keystore(cfg, &entry.keystore)?;
+                let listed = ks
+                    .list(zone)
+                    .map_err(|e| format!("zone {zone}: keystore {}: {e}", entry.keystore))?;
+                stores.push((entry.keystore.clone(), ks, listed));
+                stores.len() - 1
+            }
+        };
+        let (name, ks, listed) = &stores[idx];
+        let stored = listed
+            .iter()
+            .find(|s| s.algorithm == k.algorithm && s.tag() == k.tag)
+            .ok_or_else(|| format!("zone {zone}: key {k} is missing from keystore {name}"))?;
+        let signer = ks
+            .load_signer(stored)
+            .map_err(|e| format!("zone {zone}: key {k} in keystore {name}: {e}"))?;
+        let (publish, signs_keys, signs_zone) = plan.usage(k);
+        out.push(ActiveKey {
+            key: signer,
+            dnskey: stored.dnskey_rdata(),
+            tag: stored.tag(),
+            signs_keys,
+            signs_zone,
+            // Every signing key's DNSKEY is published, even where the plan would sign without
+            // it (the new algorithm of an algorithm rollover; a rollover in a zone whose DS is
+            // not at the parent yet, where the rules allow anything that validates as
+            // insecure): the self-check (signer::verify) and validators like kzonecheck
+            // require a DNSKEY for every RRSIG.
+            publish: publish || signs_keys || signs_zone,
+        });
+    }
+    Ok(out)
+}
+
+/// Deletes the material of a key the state machine purges (then [`ZoneKeyState::forget`] it).
+/// A key already gone from its keystore is not an error.
+pub fn purge_state_key(
+    cfg: &Config,
+    zone: &str,
+    state: &ZoneKeyState,
+    key: KeyRef,
+) -> Result<(), String> {
+    let Some(entry) = state.key(key) else {
+        return Ok(());
+    };
+    let ks = open_keystore(cfg, &entry.keystore)?;
+    let listed = ks
+        .list(zone)
+        .map_err(|e| format!("zone {zone}: keystore {}: {e}", entry.keystore))?;
+    if let Some(stored) = listed
+        .iter()
+        .find(|s| s.algorithm == key.algorithm && s.tag() == key.tag)
+    {
+        ks.purge(stored)
+            .map_err(|e| format!("zone {zone}: purging key {key}: {e}"))?;
+        tracing::info!(zone = %zone, key = %key, keystore = %entry.keystore, "purged key");
+    }
+    Ok(())
 }
 
 #[cfg(test)]

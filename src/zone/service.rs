@@ -23,6 +23,15 @@
 //! default), the last good unsigned version keeps being re-signed and served; with
 //! `"withdraw"` it stops being served (REFUSED) until upstream answers again.
 //!
+//! Keys follow the key state machine ([`crate::kasp`]): its state is loaded from
+//! `state-dir/zones/NAME/keys.json` (or started, adopting the keys already in the keystores),
+//! stepped before every signing and at each `key-event` (its `next_event`), and persisted
+//! (temp + fsync + rename) before anything that depends on it is published; keys it asks for
+//! are generated in their keystores, the signer gets exactly the keys of [`kasp::plan`] (plus
+//! CDS/CDNSKEY at the apex), [`kasp::ZoneKeyState::published`] is called once the version is
+//! served, and purged keys are deleted from their keystores. `rollover`, `ds-seen`,
+//! `ds-gone` and `step` are key events with the operator's input.
+//!
 //! Time comes from the injected [`Clock`]: [`ZoneTask::tick`] runs whatever is due at
 //! `clock.now()`, so tests step a simulated clock through months of schedule.
 
@@ -38,6 +47,8 @@ use crate::config::{
 };
 use crate::dns::name::Name;
 use crate::journal::{self, Journal, JournalLimits};
+use crate::kasp::{self, StepOptions, StepOutcome, ZoneKeyState};
+use crate::keystore::KeyRole;
 use crate::loader::{self, Fetched, Limits};
 use crate::publisher::server::Server;
 use crate::publisher::{NotifyPolicy, Publisher, Served};
@@ -195,7 +206,6 @@ pub struct ZoneTask {
     stale: bool,
     last_refresh: Option<u64>,
     last_result: Option<String>,
-    keys: Vec<KeyStatus>,
     /// Time of the last failed signing, to back off.
     sign_failed_at: Option<u64>,
     /// Why the last signing failed.
@@ -205,6 +215,158 @@ pub struct ZoneTask {
     journal: Option<Arc<std::sync::Mutex<Journal>>>,
     /// Transfer limits (tests lower them).
     pub limits: Limits,
+    /// The key state (kasp), once loaded (at the first signing or key event).
+    kstate: Option<ZoneKeyState>,
+    /// When the key state machine next needs a `step` (a key event).
+    key_event_at: Option<u64>,
+    /// What the key state machine waits for (`StepOutcome::waiting_for`).
+    key_waiting: Vec<String>,
+    /// Why the last key event failed.
+    key_error: Option<String>,
+}
+
+/// The tags of the keys whose DS the parent should hold now ([`kasp::KeyPlan::want_ds`]); for
+/// a zone that has not asked for its first DS yet (its keys are still being introduced), the
+/// DS it is going to ask for: the KSK/CSK in service.
+fn want_ds(st: &ZoneKeyState) -> Vec<u16> {
+    let want: Vec<u16> = kasp::plan(st).want_ds.iter().map(|k| k.tag).collect();
+    if !want.is_empty() || st.insecure {
+        return want;
+    }
+    st.keys
+        .iter()
+        .filter(|k| k.role.signs_keys() && k.goal == kasp::Goal::Omnipresent)
+        .map(|k| k.key.tag)
+        .collect()
+}
+
+/// An operator's input to the key state machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyCmd {
+    Rollover(KeyRole),
+    DsSeen(u16),
+    DsGone(u16),
+    Step,
+}
+
+/// Key management before a signing or at a key event (blocking: keystores): loads (or adopts)
+/// the key state, applies the operator's `cmd`, steps it (generating and registering the keys
+/// it asks for), purges the keys it is done with, and persists it before anything that
+/// depends on it is published.
+fn manage_keys(
+    cfg: &Config,
+    zcfg: &ZoneConfig,
+    policy: &Policy,
+    dir: &Path,
+    state: Option<ZoneKeyState>,
+    cmd: Option<KeyCmd>,
+    now: u64,
+) -> Result<(ZoneKeyState, StepOutcome, Option<String>), String> {
+    let zone = zcfg.name.as_str();
+    let mut st = match state {
+        Some(s) => s,
+        None => keys::load_key_state(cfg, zcfg, policy, dir, now)?,
+    };
+    let kerr = |e: kasp::KaspError| format!("zone {zone}: {e}");
+    let note = match cmd {
+        None | Some(KeyCmd::Step) => None,
+        Some(KeyCmd::Rollover(role)) => {
+            let ks = st.rollover(role, now).map_err(kerr)?;
+            let ks: Vec<String> = ks.iter().map(|k| k.to_string()).collect();
+            Some(format!("{role} rollover started for key {}", ks.join(", ")))
+        }
+        Some(KeyCmd::DsSeen(tag)) => Some(st.ds_seen(tag, None, now).map_err(kerr)?.message),
+        Some(KeyCmd::DsGone(tag)) => Some(st.ds_gone(tag, None, now).map_err(kerr)?.message),
+    };
+    let opts = StepOptions {
+        operator_step: cmd == Some(KeyCmd::Step),
+        ..StepOptions::default()
+    };
+    let mut changes = Vec::new();
+    let mut rounds = 0;
+    let out = loop {
+        let out = kasp::step_with(&mut st, policy, now, &opts);
+        changes.extend(out.changes.iter().cloned());
+        if out.new_keys_needed.is_empty() || rounds >= 8 {
+            break out;
+        }
+        rounds += 1;
+        for req in &out.new_keys_needed {
+            let key = keys::generate_key(cfg, zone, policy, req, &st, now)?;
+            st.add_key(req, key, now).map_err(kerr)?;
+            // the material exists now: record it at once
+            keys::save_key_state(dir, &st)?;
+        }
+    };
+    for k in &out.purge {
+        keys::purge_state_key(cfg, zone, &st, *k)?;
+        st.forget(*k).map_err(kerr)?;
+    }
+    keys::save_key_state(dir, &st)?;
+    for c in &changes {
+        tracing::info!(zone = %zone, "{c}");
+    }
+    for c in &out.blocked_manual {
+        tracing::info!(zone = %zone, "manual mode, waiting for `signet step`: {c}");
+    }
+    Ok((st, out, note))
+}
+
+/// Adds the CDS and CDNSKEY RRsets of `plan` at the apex of `zone` (replacing any), TTL =
+/// DNSKEY TTL: one CDS per digest type and, with `publish-cdnskey`, a CDNSKEY for each key in
+/// `plan.cds`, or the RFC 8078 DELETE records.
+fn put_cds(
+    zone: &mut Zone,
+    plan: &kasp::KeyPlan,
+    active: &[signer::ActiveKey],
+    policy: &Policy,
+    ttl: u32,
+) -> Result<(), String> {
+    use crate::dns::rtype::t;
+    let owner = zone.origin.canonical_wire();
+    let mut cds: Vec<Vec<u8>> = Vec::new();
+    let mut cdnskey: Vec<Vec<u8>> = Vec::new();
+    if plan.cds_delete {
+        cds.push(kasp::CDS_DELETE_RDATA.to_vec());
+        cdnskey.push(kasp::CDNSKEY_DELETE_RDATA.to_vec());
+    } else {
+        for k in &plan.cds {
+            let Some(a) = active
+                .iter()
+                .find(|a| a.tag == k.tag && a.key.algorithm() == k.algorithm)
+            else {
+                return Err(format!("no DNSKEY for the CDS of key {k}"));
+            };
+            for &dt in &policy.cds_digest_types {
+                let rd = crate::keystore::ds_rdata(&owner, &a.dnskey, dt)
+                    .ok_or_else(|| format!("CDS digest type {dt} is not supported"))?;
+                if !cds.contains(&rd) {
+                    cds.push(rd);
+                }
+            }
+            if policy.publish_cdnskey && !cdnskey.contains(&a.dnskey) {
+                cdnskey.push(a.dnskey.clone());
+            }
+        }
+    }
+    let apex = zone.nodes.entry(zone.origin.clone()).or_default();
+    apex.remove(t::CDS);
+    apex.remove(t::CDNSKEY);
+    if !cds.is_empty() {
+        apex.put(super::data::RRset {
+            rtype: t::CDS,
+            ttl,
+            rdatas: cds,
+        });
+    }
+    if !cdnskey.is_empty() {
+        apex.put(super::data::RRset {
+            rtype: t::CDNSKEY,
+            ttl,
+            rdatas: cdnskey,
+        });
+    }
+    Ok(())
 }
 
 impl ZoneTask {
@@ -238,11 +400,15 @@ impl ZoneTask {
             stale: false,
             last_refresh: None,
             last_result: None,
-            keys: Vec::new(),
             sign_failed_at: None,
             sign_error: None,
             journal: None,
             limits: Limits::default(),
+            kstate: None,
+            // step the key state at the first tick
+            key_event_at: Some(0),
+            key_waiting: Vec::new(),
+            key_error: None,
         };
         Ok((t, status_rx))
     }
@@ -416,6 +582,12 @@ impl ZoneTask {
                 at: r,
             });
         }
+        if let Some(k) = self.key_event_at {
+            v.push(ScheduledEvent {
+                event: "key-event".into(),
+                at: k,
+            });
+        }
         v.sort_by_key(|e| e.at);
         v
     }
@@ -433,6 +605,9 @@ impl ZoneTask {
         }
         if self.resign_at().is_some_and(|t| t <= self.clock.now()) {
             let _ = self.resign(false).await;
+        }
+        if self.key_event_at.is_some_and(|t| t <= self.clock.now()) {
+            let _ = self.key_event(None).await;
         }
         self.report();
     }
@@ -460,6 +635,10 @@ impl ZoneTask {
                 Some(_) => Err("the zone has no notify targets".into()),
                 None => Err("the zone is not served yet".into()),
             },
+            ZoneCmdKind::Rollover(role) => self.key_event(Some(KeyCmd::Rollover(role))).await,
+            ZoneCmdKind::DsSeen(tag) => self.key_event(Some(KeyCmd::DsSeen(tag))).await,
+            ZoneCmdKind::DsGone(tag) => self.key_event(Some(KeyCmd::DsGone(tag))).await,
+            ZoneCmdKind::Step => self.key_event(Some(KeyCmd::Step)).await,
         };
         if self.primaries().is_some() {
             self.check_expire();
@@ -770,9 +949,16 @@ impl ZoneTask {
         let served_prev = self.current.clone();
         let previous = if full { None } else { self.current.clone() };
         let journal = self.journal.clone();
-        let result =
-            tokio::task::spawn_blocking(move || -> Result<(Zone, Vec<KeyStatus>), String> {
-                let zk = keys::ensure_keys(&cfg, &zcfg, &policy, now, true)?;
+        let kstate = self.kstate.clone();
+        let result = tokio::task::spawn_blocking(
+            move || -> Result<(Zone, ZoneKeyState, StepOutcome), String> {
+                let (kst, out, _) = manage_keys(&cfg, &zcfg, &policy, &dir, kstate, None, now)?;
+                let plan = kasp::plan(&kst);
+                let active = if plan.unsigned {
+                    Vec::new()
+                } else {
+                    keys::plan_keys(&cfg, &zcfg.name, &kst, &plan)?
+                };
                 let salt_len = policy.nsec3.as_ref().map(|n| n.salt_length).unwrap_or(0);
                 let salt = keys::nsec3_salt(&dir, salt_len)?;
                 let mut params = keys::sign_params(&policy, salt);
@@ -782,21 +968,32 @@ impl ZoneTask {
                     policy.signatures_refresh.min(u32::MAX as u64) as u32,
                 );
                 let prev = previous.as_ref().map(|s| &s.zone);
-                let signed = match prev {
+                let signed = if plan.unsigned {
+                    // the end of going insecure: served without any DNSSEC record
+                    unsigned
+                } else {
+                    put_cds(&mut unsigned, &plan, &active, &policy, params.dnskey_ttl)
+                        .map_err(|e| format!("zone {}: {e}", zcfg.name))?;
+                    match prev {
                     Some(p) => {
                         // renew what expires within refresh + one batch window, so that
                         // jittered expirations are renewed in batches, not one by one
                         let refresh = (policy.signatures_refresh + RESIGN_BATCH_WINDOW)
                             .min(u32::MAX as u64 / 2) as u32;
                         signer::sign_zone_incremental(
-                            unsigned, p, refresh, &zk.active, &params, now,
+                            unsigned, p, refresh, &active, &params, now,
                         )
                     }
-                    None => signer::sign_zone_owned(unsigned, &zk.active, &params, now),
+                    None => signer::sign_zone_owned(unsigned, &active, &params, now),
                 }
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| e.to_string())?
+                };
                 // every signature not carried over unchanged is verified
-                let problems = verify::check_zone_since(&signed, now, prev);
+                let problems = if plan.unsigned {
+                    Vec::new()
+                } else {
+                    verify::check_zone_since(&signed, now, prev)
+                };
                 if !problems.is_empty() {
                     return Err(format!("self-check failed: {}", problems.join("; ")));
                 }
@@ -822,30 +1019,17 @@ impl ZoneTask {
                 }
                 super::offline::write_zone_atomic(&dir.join("signed.zone"), &signed)
                     .map_err(|e| format!("{}: {e}", dir.display()))?;
-                let keys = zk
-                    .stored
-                    .iter()
-                    .map(|(ks, k)| KeyStatus {
-                        tag: k.tag(),
-                        role: k.role.to_string(),
-                        algorithm: k.algorithm,
-                        keystore: ks.clone(),
-                        state: k.state.clone(),
-                        created: k.created,
-                        published: k.published,
-                        active: k.active,
-                        retired: k.retired,
-                        removed: k.removed,
-                    })
-                    .collect();
-                Ok((signed, keys))
-            })
-            .await
-            .map_err(|e| format!("signer task failed: {e}"))?;
-        let (signed, keys) = match result {
+                Ok((signed, kst, out))
+            },
+        )
+        .await
+        .map_err(|e| format!("signer task failed: {e}"))?;
+        let (signed, kst, out) = match result {
             Ok(v) => v,
             Err(e) => {
                 tracing::error!(zone = %self.zone.name, error = %e, "signing failed; still serving the last good version");
+                // the key state on disk may be ahead of ours (keys generated): reread it
+                self.kstate = None;
                 self.sign_failed_at = Some(now);
                 self.sign_error = Some(e.clone());
                 return Err(e);
@@ -853,7 +1037,10 @@ impl ZoneTask {
         };
         self.sign_failed_at = None;
         self.sign_error = None;
-        self.keys = keys;
+        self.kstate = Some(kst);
+        self.key_waiting = out.waiting_for;
+        self.key_event_at = out.next_event;
+        self.key_error = None;
         self.state.signed_serial = serial;
         self.state.unsigned_digest = digest;
         self.state.signed_at = now;
@@ -864,8 +1051,74 @@ impl ZoneTask {
             self.current = Some(Arc::new(self.served_from(signed)));
         } else {
             self.publish(signed, true);
+            self.key_published(now);
         }
         Ok(format!("signed serial {serial}"))
+    }
+
+    /// The version built from the current key plan is served: the key state's timers start
+    /// now; step again (cheap, no key material) to learn what comes next.
+    fn key_published(&mut self, now: u64) {
+        let policy = self.policy().clone();
+        let Some(st) = self.kstate.as_mut() else {
+            return;
+        };
+        st.published(now);
+        let out = kasp::step(st, &policy, now, false);
+        for c in &out.changes {
+            tracing::info!(zone = %self.zone.name, "{c}");
+        }
+        let again = st.publication_pending() || !out.new_keys_needed.is_empty();
+        if let Err(e) = keys::save_key_state(&self.dir, st) {
+            tracing::error!(zone = %self.zone.name, error = %e, "cannot store the key state");
+            self.key_error = Some(e);
+        }
+        self.key_waiting = out.waiting_for;
+        self.key_event_at = if again { Some(now) } else { out.next_event };
+    }
+
+    /// A key event: steps the key state (with the operator's `cmd`, if any) and, when the key
+    /// plan changed, signs and publishes a version that carries it.
+    async fn key_event(&mut self, cmd: Option<KeyCmd>) -> Result<String, String> {
+        let now = self.clock.now();
+        let cfg = self.cfg.clone();
+        let zcfg = self.zone.clone();
+        let policy = self.policy().clone();
+        let dir = self.dir.clone();
+        let kstate = self.kstate.clone();
+        let r = tokio::task::spawn_blocking(move || {
+            manage_keys(&cfg, &zcfg, &policy, &dir, kstate, cmd, now)
+        })
+        .await
+        .map_err(|e| format!("key task failed: {e}"))
+        .and_then(|r| r);
+        let (st, out, note) = match r {
+            Ok(v) => v,
+            Err(e) => {
+                // the key state on disk may be ahead of ours (keys generated): reread it
+                self.kstate = None;
+                if cmd.is_none() {
+                    tracing::error!(zone = %self.zone.name, error = %e, "key management failed");
+                    self.key_error = Some(e.clone());
+                    self.key_event_at = Some(now + RETRY_AFTER_FAILURE);
+                }
+                return Err(e);
+            }
+        };
+        self.key_error = None;
+        let pending = st.publication_pending();
+        self.kstate = Some(st);
+        self.key_waiting = out.waiting_for.clone();
+        self.key_event_at = out.next_event;
+        let mut msg: Vec<String> = note.into_iter().collect();
+        msg.extend(out.changes.iter().map(|c| c.to_string()));
+        if pending && self.unsigned.is_some() && !self.withdrawn {
+            msg.push(self.sign_and_publish_with(now, false).await?);
+        }
+        if msg.is_empty() {
+            msg.push("no key transition is due".into());
+        }
+        Ok(msg.join("\n"))
     }
 
     fn persist_state(&self) {
@@ -967,9 +1220,44 @@ impl ZoneTask {
                 .as_ref()
                 .and_then(|s| earliest_expiry(&s.zone, now)),
             next_resign: self.resign_at(),
-            keys: self.keys.clone(),
+            keys: self.key_status(),
             events: self.schedule(),
+            waiting_for: self.key_waiting.clone(),
+            want_ds: self.kstate.as_ref().map(want_ds),
         }
+    }
+
+    /// The keys as `signet keys` / `status` show them: from the key state, with each record's
+    /// state.
+    fn key_status(&self) -> Vec<KeyStatus> {
+        let Some(st) = &self.kstate else {
+            return Vec::new();
+        };
+        st.keys
+            .iter()
+            .map(|k| {
+                let goal = match k.goal {
+                    kasp::Goal::Omnipresent => "active",
+                    kasp::Goal::Hidden => "retiring",
+                };
+                let records: Vec<String> = k
+                    .kinds()
+                    .map(|kind| format!("{kind} {}", k.state(kind)))
+                    .collect();
+                KeyStatus {
+                    tag: k.key.tag,
+                    role: k.role.to_string(),
+                    algorithm: k.key.algorithm,
+                    keystore: k.keystore.clone(),
+                    state: format!("{goal}: {}", records.join(", ")),
+                    created: k.created,
+                    published: k.published,
+                    active: k.active,
+                    retired: k.retired,
+                    removed: k.removed,
+                }
+            })
+            .collect()
     }
 
     fn alarm(&self, now: u64) -> Option<String> {
@@ -978,6 +1266,9 @@ impl ZoneTask {
             a.push(format!(
                 "signing failing, serving the last good version: {e}"
             ));
+        }
+        if let Some(e) = &self.key_error {
+            a.push(format!("key management failing: {e}"));
         }
         if self.stale {
             let since = self

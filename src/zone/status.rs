@@ -5,6 +5,7 @@
 //! [`ZoneCmd`]s with a reply channel so that an operator command answers with the outcome the
 //! zone task actually reached.
 
+use crate::keystore::KeyRole;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::RwLock;
@@ -66,6 +67,12 @@ pub struct ZoneStatus {
     pub keys: Vec<KeyStatus>,
     /// The zone's schedule, soonest first.
     pub events: Vec<ScheduledEvent>,
+    /// What the key state machine waits for (timers with their dates, the parent, `signet
+    /// step` in manual mode); empty when the keys are at rest.
+    pub waiting_for: Vec<String>,
+    /// Tags of the keys whose DS the parent should hold now (`KeyPlan::want_ds`); `None` until
+    /// the key state is loaded.
+    pub want_ds: Option<Vec<u16>>,
 }
 
 /// What an operator (or the file watcher, or a NOTIFY) asks a zone task to do.
@@ -80,6 +87,14 @@ pub enum ZoneCmdKind {
     Resign,
     /// Send NOTIFY to the secondaries now.
     Notify,
+    /// `signet rollover --role`: replace the active keys of this role now.
+    Rollover(KeyRole),
+    /// `signet ds-seen --key TAG`: the parent publishes the DS of this key.
+    DsSeen(u16),
+    /// `signet ds-gone --key TAG`: the parent no longer publishes the DS of this key.
+    DsGone(u16),
+    /// `signet step`: make the key transitions that are due (manual mode).
+    Step,
 }
 
 /// A command and, optionally, where to send its outcome.
