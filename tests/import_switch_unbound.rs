@@ -244,7 +244,7 @@ allow-transfer = ["key:{kname}"]
             state = tmp.join("state").display(),
             keys = tmp.join("keys").display(),
             tsig = key.signet_toml(),
-            zone = tmp.join("zonefile/signet.zone").display(),
+            zone = tmp.join("signet.zone").display(),
             sec = secondary.port(),
             kname = key.name,
         ),
@@ -261,10 +261,7 @@ allow-transfer = ["key:{kname}"]
         );
         assert!(o.ok(), "{o}");
     }
-    write_file(
-        &tmp.join("zonefile/signet.zone"),
-        zone_text(ZONE, 2024010102),
-    );
+    write_file(&tmp.join("signet.zone"), zone_text(ZONE, 2024010102));
 
     // during: BIND's primary is gone, the secondary keeps serving BIND's version
     drop(primary);
@@ -295,9 +292,10 @@ allow-transfer = ["key:{kname}"]
     assert_ad(uport, "ns1.example.com", "A", "NOERROR");
     assert_ad(uport, "other.example.com", "TXT", "NXDOMAIN");
 
-    // a change of the zone file (signet watches it), signed by signet
+    // a change of the zone file (signet watches it), signed by signet; the file sits beside
+    // the logs of signet, unbound and named, which must not hold the reload back
     write_file(
-        &tmp.join("zonefile/signet.zone"),
+        &tmp.join("signet.zone"),
         format!("{}new IN A 192.0.2.99\n", zone_text(ZONE, 2024010103)),
     );
     assert!(

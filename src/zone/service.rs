@@ -1384,11 +1384,14 @@ pub fn watch_files(
     }
     tokio::spawn(async move {
         let mut pending: Vec<usize> = Vec::new();
+        // the quiet period runs from the last event for a watched file: events for other files
+        // in the same directories (a log written every few hundred ms) must not hold it back
+        let mut quiet_at = tokio::time::Instant::now();
         loop {
             let ev = if pending.is_empty() {
                 rx.recv().await
             } else {
-                match tokio::time::timeout(FILE_DEBOUNCE, rx.recv()).await {
+                match tokio::time::timeout_at(quiet_at, rx.recv()).await {
                     Ok(v) => v,
                     Err(_) => {
                         for i in pending.drain(..) {
@@ -1401,8 +1404,11 @@ pub fn watch_files(
             let Some(p) = ev else { return };
             let p = absolute(&p);
             for (i, (f, _)) in canon.iter().enumerate() {
-                if *f == p && !pending.contains(&i) {
-                    pending.push(i);
+                if *f == p {
+                    quiet_at = tokio::time::Instant::now() + FILE_DEBOUNCE;
+                    if !pending.contains(&i) {
+                        pending.push(i);
+                    }
                 }
             }
         }
