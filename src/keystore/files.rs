@@ -136,19 +136,21 @@ impl StoredKey {
     }
 }
 
-fn tag_variants(flags: u16, algorithm: u8, public_key: &[u8]) -> [u16; 2] {
+/// The key tags of a key with and without the REVOKE bit.
+pub(crate) fn tag_variants(flags: u16, algorithm: u8, public_key: &[u8]) -> [u16; 2] {
     [
         key_tag(&dnskey_rdata(flags & !FLAG_REVOKE, algorithm, public_key)),
         key_tag(&dnskey_rdata(flags | FLAG_REVOKE, algorithm, public_key)),
     ]
 }
 
-fn file_stem(zone: &str, algorithm: u8, tag: u16) -> String {
+/// `K<zone>+<alg:03>+<tag:05>`, BIND's key file stem (also the PKCS#11 label).
+pub(crate) fn file_stem(zone: &str, algorithm: u8, tag: u16) -> String {
     format!("K{zone}+{algorithm:03}+{tag:05}")
 }
 
 /// Splits `K<zone>+<alg>+<tag>` into its parts.
-fn parse_stem(stem: &str) -> Option<(&str, u8, u16)> {
+pub(crate) fn parse_stem(stem: &str) -> Option<(&str, u8, u16)> {
     let rest = stem.strip_prefix('K')?;
     let (rest, tag) = rest.rsplit_once('+')?;
     let (zone, alg) = rest.rsplit_once('+')?;

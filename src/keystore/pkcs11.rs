@@ -1686,26 +1686,7 @@ fn import_templates(
     Ok((private, public))
 }
 
-fn tag_variants(flags: u16, algorithm: u8, public_key: &[u8]) -> [u16; 2] {
-    [
-        key_tag(&dnskey_rdata(flags & !FLAG_REVOKE, algorithm, public_key)),
-        key_tag(&dnskey_rdata(flags | FLAG_REVOKE, algorithm, public_key)),
-    ]
-}
-
-fn stem(zone: &str, algorithm: u8, tag: u16) -> String {
-    format!("K{zone}+{algorithm:03}+{tag:05}")
-}
-
-fn parse_stem(stem: &str) -> Option<(&str, u8, u16)> {
-    let rest = stem.strip_prefix('K')?;
-    let (rest, tag) = rest.rsplit_once('+')?;
-    let (zone, alg) = rest.rsplit_once('+')?;
-    if alg.len() != 3 || tag.len() != 5 || zone.is_empty() {
-        return None;
-    }
-    Some((zone, alg.parse().ok()?, tag.parse().ok()?))
-}
+use super::files::{file_stem as stem, parse_stem, tag_variants};
 
 fn read_meta(path: &Path) -> Result<HsmMeta> {
     let f = fs::File::open(path).map_err(|e| KeyError::io("open", path, e))?;
