@@ -96,6 +96,7 @@ fn status_of(zone: &str, serial: u32) -> ZoneStatus {
         ],
         waiting_for: Vec::new(),
         want_ds: None,
+        parent_ds: None,
     }
 }
 

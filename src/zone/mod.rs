@@ -1,5 +1,6 @@
 //! One zone's life: its content ([`data`]), loading, signing, persisting and publishing.
 
+pub mod checkds;
 pub mod data;
 pub mod keys;
 pub mod offline;

@@ -223,6 +223,8 @@ pub struct ZoneTask {
     key_waiting: Vec<String>,
     /// Why the last key event failed.
     key_error: Option<String>,
+    /// checkds: polling the `parental-agents` while a DS change is awaited.
+    checkds: super::checkds::Tracker,
 }
 
 /// The tags of the keys whose DS the parent should hold now ([`kasp::KeyPlan::want_ds`]); for
@@ -409,6 +411,7 @@ impl ZoneTask {
             key_event_at: Some(0),
             key_waiting: Vec::new(),
             key_error: None,
+            checkds: Default::default(),
         };
         Ok((t, status_rx))
     }
@@ -588,6 +591,12 @@ impl ZoneTask {
                 at: k,
             });
         }
+        if let Some(c) = self.checkds_at() {
+            v.push(ScheduledEvent {
+                event: "checkds".into(),
+                at: c,
+            });
+        }
         v.sort_by_key(|e| e.at);
         v
     }
@@ -608,6 +617,9 @@ impl ZoneTask {
         }
         if self.key_event_at.is_some_and(|t| t <= self.clock.now()) {
             let _ = self.key_event(None).await;
+        }
+        if self.checkds_at().is_some_and(|t| t <= self.clock.now()) {
+            self.check_ds().await;
         }
         self.report();
     }
@@ -1121,6 +1133,53 @@ impl ZoneTask {
         Ok(msg.join("\n"))
     }
 
+    /// When checkds polls the parental agents next (see [`super::checkds`]).
+    fn checkds_at(&self) -> Option<u64> {
+        self.checkds
+            .due(&self.zone.parental_agents, self.kstate.as_ref())
+    }
+
+    /// A checkds poll; what every agent shows is applied as `ds-seen` / `ds-gone`.
+    async fn check_ds(&mut self) {
+        let Some(st) = self.kstate.clone() else {
+            return;
+        };
+        let dnskeys: Vec<Vec<u8>> = self
+            .current
+            .as_ref()
+            .and_then(|s| s.zone.nodes.get(&self.origin))
+            .and_then(|n| n.get(crate::dns::rtype::t::DNSKEY))
+            .map(|set| set.rdatas.clone())
+            .unwrap_or_default();
+        let policy = self.policy().clone();
+        let now = self.clock.now();
+        let (seen, gone) = self
+            .checkds
+            .poll(
+                &self.origin,
+                &self.zone.parental_agents.clone(),
+                &st,
+                &dnskeys,
+                &policy,
+                now,
+            )
+            .await;
+        let cmds = seen
+            .into_iter()
+            .map(KeyCmd::DsSeen)
+            .chain(gone.into_iter().map(KeyCmd::DsGone));
+        for cmd in cmds {
+            match self.key_event(Some(cmd)).await {
+                Ok(m) => {
+                    tracing::info!(zone = %self.zone.name, "checkds: {}", m.replace('\n', "; "))
+                }
+                Err(e) => {
+                    tracing::error!(zone = %self.zone.name, error = %e, "checkds: applying the parent's DS set failed")
+                }
+            }
+        }
+    }
+
     fn persist_state(&self) {
         let json = match serde_json::to_vec_pretty(&self.state) {
             Ok(j) => j,
@@ -1222,8 +1281,13 @@ impl ZoneTask {
             next_resign: self.resign_at(),
             keys: self.key_status(),
             events: self.schedule(),
-            waiting_for: self.key_waiting.clone(),
+            waiting_for: {
+                let mut w = self.key_waiting.clone();
+                w.extend(self.checkds.waiting(self.checkds_at()));
+                w
+            },
             want_ds: self.kstate.as_ref().map(want_ds),
+            parent_ds: self.checkds.status(self.checkds_at()),
         }
     }
 

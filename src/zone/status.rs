@@ -73,6 +73,9 @@ pub struct ZoneStatus {
     /// Tags of the keys whose DS the parent should hold now (`KeyPlan::want_ds`); `None` until
     /// the key state is loaded.
     pub want_ds: Option<Vec<u16>>,
+    /// The last checkds poll of the zone's `parental-agents` (what each showed, what is
+    /// awaited); `None` without parental agents or before the first poll.
+    pub parent_ds: Option<super::checkds::CheckDsStatus>,
 }
 
 /// What an operator (or the file watcher, or a NOTIFY) asks a zone task to do.
