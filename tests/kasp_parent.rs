@@ -858,3 +858,325 @@ fn a_stale_or_wrong_ds_at_the_parent_holds_the_step_and_status_says_what_the_par
     registrar.check();
     drop(registrar);
 }
+
+// ------------------------------------------------------------------------------------------
+// The same on the simulated clock: a zone task driven through days of schedule, asking the
+// real knotd parent at every checkds event.
+
+mod sim {
+    use super::*;
+    use signet::clock::{Clock, SimClock, SystemClock};
+    use signet::dns::name::Name;
+    use signet::dns::rtype::t;
+    use signet::keystore::KeyRole;
+    use signet::publisher::Publisher;
+    use signet::zone::service::ZoneTask;
+    use signet::zone::status::{ZoneCmdKind, ZoneStatus};
+
+    const HOUR: u64 = 3600;
+    const DAY: u64 = 86_400;
+
+    pub struct Sim {
+        pub task: ZoneTask,
+        pub clock: SimClock,
+        publisher: Arc<Publisher>,
+        origin: Name,
+        /// When the served CDS set last differed from the parent's DS set (sim time).
+        differs_since: Option<u64>,
+        /// The registrar acts once the difference is this old (sim seconds).
+        pub registrar_delay: u64,
+        /// Every `parent_ds.checked_at` seen, in order.
+        pub polls: Vec<u64>,
+        pub updates: usize,
+    }
+
+    /// A zone task for `child.test.` on a simulated clock, with `agents` as parental agents
+    /// and a policy of hours (checkds polls every `parent-propagation-delay` = 1 h).
+    pub fn start(tmp: &TempDir, agents: &[u16], keys: &str) -> Sim {
+        tmp.write(
+            "sim.zone",
+            "$TTL 300\n@ SOA ns1 hostmaster 1 3600 900 604800 300\n  NS ns1\nns1 A 127.0.0.1\n\
+             www A 192.0.2.80\n",
+        );
+        let agents: Vec<String> = agents
+            .iter()
+            .map(|p| format!("\"127.0.0.1:{p}\""))
+            .collect();
+        let conf = tmp.write(
+            "sim.toml",
+            format!(
+                r#"[server]
+listen = ["127.0.0.1:{port}"]
+state-dir = "{state}"
+
+[keystore.files]
+backend = "files"
+directory = "{keys_dir}"
+
+[policy.hours]
+keys = {keys}
+dnskey-ttl = "1h"
+max-zone-ttl = "1h"
+publish-safety = "1h"
+retire-safety = "1h"
+zone-propagation-delay = "5m"
+parent-ds-ttl = "1h"
+parent-propagation-delay = "1h"
+
+[[zone]]
+name = "{CHILD}"
+policy = "hours"
+file = "{file}"
+parental-agents = [{agents}]
+"#,
+                port = free_port(),
+                state = tmp.join("sim-state").display(),
+                keys_dir = tmp.join("sim-keys").display(),
+                file = tmp.join("sim.zone").display(),
+                agents = agents.join(", "),
+            ),
+        );
+        let cfg = Arc::new(signet::config::load(&conf).unwrap());
+        let clock = SimClock::new(SystemClock.now());
+        let publisher = Arc::new(Publisher::new(Arc::new(clock.clone())));
+        let (mut task, _st) = ZoneTask::new(
+            cfg.clone(),
+            cfg.zones[0].clone(),
+            publisher.clone(),
+            Arc::new(clock.clone()),
+        )
+        .unwrap();
+        task.start();
+        Sim {
+            task,
+            clock,
+            publisher,
+            origin: Name::parse(CHILD, None).unwrap(),
+            differs_since: None,
+            registrar_delay: 0,
+            polls: Vec::new(),
+            updates: 0,
+        }
+    }
+
+    impl Sim {
+        /// The CDS set served, as `TAG ALG DT HEX` strings.
+        pub fn cds(&self) -> BTreeSet<String> {
+            let Some(s) = self.publisher.get(&self.origin) else {
+                return BTreeSet::new();
+            };
+            s.zone
+                .nodes
+                .get(&self.origin)
+                .and_then(|n| n.get(t::CDS))
+                .map(|set| {
+                    set.rdatas
+                        .iter()
+                        .map(|r| {
+                            format!(
+                                "{} {} {} {}",
+                                u16::from_be_bytes([r[0], r[1]]),
+                                r[2],
+                                r[3],
+                                data_encoding::HEXUPPER.encode(&r[4..])
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        }
+
+        /// Lets the registrar follow the served CDS (after `registrar_delay` of sim time).
+        fn registrar(&mut self, parent: Option<&Parent>) {
+            let Some(parent) = parent else { return };
+            let cds = self.cds();
+            let have = parent.ds().unwrap_or_default();
+            if cds.is_empty() || cds == have {
+                self.differs_since = None;
+                return;
+            }
+            let now = self.clock.now();
+            let since = *self.differs_since.get_or_insert(now);
+            if now >= since + self.registrar_delay {
+                parent.set_ds(&cds).unwrap();
+                self.updates += 1;
+                self.differs_since = None;
+            }
+        }
+
+        pub fn status(&self) -> ZoneStatus {
+            self.task.status()
+        }
+
+        /// Runs every event due until `until` (sim time), the registrar following.
+        pub async fn run_until(&mut self, until: u64, parent: Option<&Parent>) {
+            let mut guard = 0;
+            loop {
+                self.registrar(parent);
+                if let Some(p) = self.status().parent_ds {
+                    if self.polls.last() != Some(&p.checked_at) {
+                        self.polls.push(p.checked_at);
+                    }
+                }
+                let mut next = self.task.next_due().unwrap_or(until + 1);
+                // the registrar looks at least hourly
+                if parent.is_some() && self.differs_since.is_some() {
+                    next = next.min(self.clock.now() + HOUR);
+                }
+                if next > until {
+                    break;
+                }
+                guard += 1;
+                assert!(guard < 5000, "no progress: {:?}", self.task.schedule());
+                self.clock.set(next.max(self.clock.now()));
+                self.task.tick().await;
+            }
+            self.clock.set(until);
+        }
+
+        pub fn key_state(&self, tag: u16) -> String {
+            self.status()
+                .keys
+                .iter()
+                .find(|k| k.tag == tag)
+                .map(|k| k.state.clone())
+                .unwrap_or_default()
+        }
+
+        pub fn ksks(&self) -> BTreeSet<u16> {
+            self.status()
+                .keys
+                .iter()
+                .filter(|k| k.role == "ksk" && k.state.starts_with("active"))
+                .map(|k| k.tag)
+                .collect()
+        }
+    }
+
+    #[test]
+    fn checkds_polls_hourly_on_the_simulated_clock_and_completes_a_late_parents_ksk_rollover() {
+        require!("knotd", "knotc", "nsupdate", "dig");
+        let tmp = TempDir::new("kasp-parent-sim");
+        let parent = Parent::start(&tmp);
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let mut s = start(
+                &tmp,
+                &[parent.port],
+                r#"[{ role = "ksk", algorithm = "ed25519" }, { role = "zsk", algorithm = "ed25519" }]"#,
+            );
+            // the registrar needs 6 hours for each change
+            s.registrar_delay = 6 * HOUR;
+            s.task.tick().await;
+            let t0 = s.clock.now();
+            s.run_until(t0 + 2 * DAY, Some(&parent)).await;
+            let old: u16 = *s.ksks().iter().next().unwrap();
+            assert!(s.status().waiting_for.is_empty(), "{:#?}", s.status());
+            assert!(s.key_state(old).contains("DS omnipresent"), "{}", s.key_state(old));
+            assert_eq!(
+                parent.ds().unwrap().iter().map(|d| tag_of(d)).collect::<Vec<_>>(),
+                vec![old]
+            );
+            let first_polls = s.polls.len();
+            // hourly polls while the parent was late: at least the 6 hours' worth
+            assert!(first_polls >= 6, "{:?}", s.polls);
+            for w in s.polls.windows(2) {
+                assert!(
+                    w[1] - w[0] >= HOUR,
+                    "polls more often than parent-propagation-delay: {:?}",
+                    s.polls
+                );
+            }
+            assert!(s.status().parent_ds.unwrap().next_check.is_none());
+            assert!(!s.task.schedule().iter().any(|e| e.event == "checkds"));
+
+            let r = s.task.handle(ZoneCmdKind::Rollover(KeyRole::Ksk)).await;
+            assert!(r.is_ok(), "{r:?}");
+            let new = *s.ksks().iter().find(|t| **t != old).unwrap();
+            s.run_until(t0 + 10 * DAY, Some(&parent)).await;
+            let st = s.status();
+            assert!(st.waiting_for.is_empty(), "{st:#?}");
+            assert_eq!(s.ksks(), BTreeSet::from([new]));
+            let o = s.key_state(old);
+            assert!(o.starts_with("retiring") && !o.contains("omnipresent"), "{o}");
+            assert_eq!(
+                parent.ds().unwrap().iter().map(|d| tag_of(d)).collect::<Vec<_>>(),
+                vec![new]
+            );
+            assert!(s.polls.len() >= first_polls + 6, "{:?}", s.polls);
+            assert!(s.updates >= 2);
+            eprintln!(
+                "simulated KSK rollover {old} -> {new}: {} checkds polls, {} registrar updates",
+                s.polls.len(),
+                s.updates
+            );
+        });
+    }
+
+    #[test]
+    fn a_parental_agent_that_does_not_answer_is_reported_and_never_counts_as_seen() {
+        require!("knotd", "knotc", "nsupdate", "dig");
+        let tmp = TempDir::new("kasp-parent-dead");
+        let parent = Parent::start(&tmp);
+        // nothing listens there (UDP: port unreachable)
+        let dead = free_port();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let mut s = start(
+                &tmp,
+                &[parent.port, dead],
+                r#"[{ role = "csk", algorithm = "ed25519" }]"#,
+            );
+            s.task.tick().await;
+            let t0 = s.clock.now();
+            s.run_until(t0 + DAY, Some(&parent)).await;
+            let csk = *s
+                .status()
+                .keys
+                .iter()
+                .map(|k| k.tag)
+                .collect::<Vec<_>>()
+                .first()
+                .unwrap();
+            // the parent (knotd) has the DS, the second agent never answers: not seen
+            assert_eq!(
+                parent
+                    .ds()
+                    .unwrap()
+                    .iter()
+                    .map(|d| tag_of(d))
+                    .collect::<Vec<_>>(),
+                vec![csk]
+            );
+            assert!(
+                s.key_state(csk).contains("DS rumoured"),
+                "{}",
+                s.key_state(csk)
+            );
+            let st = s.status();
+            let w = st
+                .waiting_for
+                .iter()
+                .find(|w| {
+                    w.contains(&format!(
+                        "parent 127.0.0.1:{dead} did not answer the DS query"
+                    ))
+                })
+                .unwrap_or_else(|| panic!("{st:#?}"));
+            assert!(w.ends_with("nothing is concluded until it does"), "{w}");
+            let pd = st.parent_ds.clone().unwrap();
+            assert_eq!(pd.agents.len(), 2);
+            assert!(
+                pd.agents[0].error.is_none() && pd.agents[0].waiting.is_none(),
+                "{pd:#?}"
+            );
+            assert!(
+                pd.agents[1].error.is_some() && pd.agents[1].ds.is_none(),
+                "{pd:#?}"
+            );
+            assert_eq!(pd.next_check, Some(pd.checked_at + HOUR));
+            assert!(s.task.schedule().iter().any(|e| e.event == "checkds"));
+            assert!(s.polls.len() >= 20, "{:?}", s.polls);
+        });
+    }
+}
