@@ -384,8 +384,13 @@ struct Child {
     proc: Proc,
 }
 
-fn start_child(tmp: &TempDir, parent_port: u16, keys: &str) -> Child {
-    let port = free_port();
+/// signet on 127.0.0.1:`port` signing `child.test.` under the policy `fast` with `keys`, the
+/// given parental agents (ports on 127.0.0.1).
+fn start_child(tmp: &TempDir, port: u16, agents: &[u16], keys: &str) -> Child {
+    let agents: Vec<String> = agents
+        .iter()
+        .map(|p| format!("\"127.0.0.1:{p}\""))
+        .collect();
     tmp.write(
         "child.zone",
         "$TTL 2\n@ SOA ns1 hostmaster 1 3600 900 604800 2\n  NS ns1\nns1 A 127.0.0.1\n\
@@ -418,11 +423,12 @@ publish-cdnskey = true
 name = "{CHILD}"
 policy = "fast"
 file = "{file}"
-parental-agents = ["127.0.0.1:{parent_port}"]
+parental-agents = [{agents}]
 "#,
             state = tmp.join("state").display(),
             keys_dir = tmp.join("keys").display(),
             file = tmp.join("child.zone").display(),
+            agents = agents.join(", "),
         ),
     );
     let mut cmd = Command::new(signet_bin());
@@ -620,9 +626,14 @@ fn ksk_rollover_completes_through_checkds_while_unbound_validates() {
     let started = Instant::now();
     let tmp = TempDir::new("kasp-parent-ksk");
     let parent = Arc::new(Parent::start(&tmp));
+    // unbound validates the child's answers and is a second parental agent beside knotd: a
+    // validating resolver, whose DS answers carry AD (BIND's suggested setup); both must agree
+    let child_port = free_port();
+    let (unbound, uport) = start_unbound(&tmp, &parent, child_port);
     let child = start_child(
         &tmp,
-        parent.port,
+        child_port,
+        &[parent.port, uport],
         r#"[{ role = "ksk", algorithm = "ecdsap256sha256" }, { role = "zsk", algorithm = "ecdsap256sha256" }]"#,
     );
     // the registrar acts a second late: checkds has to wait for it
@@ -637,8 +648,6 @@ fn ksk_rollover_completes_through_checkds_while_unbound_validates() {
     let old = wait_secure(&child, &parent);
     assert_eq!(child.tags("ksk"), BTreeSet::from([old]));
     let zsk = child.tags("zsk");
-
-    let (unbound, uport) = start_unbound(&tmp, &parent, child.port);
     for (q, t, want) in QUERIES {
         match ask(uport, q, t) {
             Ok(s) => assert_eq!(&s, want, "{q} {t}"),
@@ -690,7 +699,8 @@ fn ksk_rollover_completes_through_checkds_while_unbound_validates() {
             .iter()
             .any(|w| {
                 w.as_str().unwrap_or("").contains(&format!(
-                    "has DS {old}/13/2; waiting for it to publish {new} and drop {old}"
+                    "parent 127.0.0.1:{} has DS {old}/13/2; waiting for it to publish {new} and drop {old}",
+                    parent.port
                 ))
             })
     });
@@ -707,6 +717,18 @@ fn ksk_rollover_completes_through_checkds_while_unbound_validates() {
         st.starts_with("retiring") && !st.contains("omnipresent") && !st.contains("rumoured"),
         "{st}"
     );
+    // both agents answered the last poll, and both showed the new DS only
+    let z = child.zone_status();
+    let agents = z["parent_ds"]["agents"].as_array().unwrap();
+    assert_eq!(agents.len(), 2, "{z:#}");
+    for a in agents {
+        assert!(a["error"].is_null(), "{z:#}");
+        let ds = a["ds"].as_array().unwrap();
+        assert!(
+            ds.len() == 1 && ds[0]["tag"] == new && ds[0]["note"] == "ok",
+            "{z:#}"
+        );
+    }
     // keep asking a few TTLs after the last change
     std::thread::sleep(Duration::from_secs(5));
     stop.store(true, Ordering::SeqCst);
@@ -750,7 +772,8 @@ fn a_stale_or_wrong_ds_at_the_parent_holds_the_step_and_status_says_what_the_par
     let parent = Arc::new(Parent::start(&tmp));
     let child = start_child(
         &tmp,
-        parent.port,
+        free_port(),
+        &[parent.port],
         r#"[{ role = "csk", algorithm = "ecdsap256sha256" }]"#,
     );
     let registrar = Registrar::start(parent.clone(), child.port, Mode::default());

@@ -17,8 +17,14 @@
 //!   key's tag and algorithm (a mismatching digest still counts as present: the conservative
 //!   side);
 //! * a query that fails (no answer within [`QUERY_TIMEOUT`], an RCODE other than NOERROR,
-//!   an answer that is not authoritative, or malformed) concludes nothing for any key: the
-//!   failure is reported, and the next poll asks again.
+//!   an answer neither authoritative nor validated, or malformed) concludes nothing for any
+//!   key: the failure is reported, and the next poll asks again.
+//!
+//! An agent is either one of the parent's authoritative servers (the answer must have AA) or,
+//! as BIND's documentation suggests since the DS answer is not otherwise authenticated, a
+//! validating resolver (the answer must have AD; the query sets RD and AD, RFC 6840 §5.7). A
+//! resolver's cache only ever lags behind the parent, which delays a conclusion but never
+//! makes a wrong one: signet waits for the new state, and a lagging answer shows the old.
 //!
 //! Each conclusion has the effect of `signet ds-seen` / `signet ds-gone` for that key. An
 //! observation made late is always safe: the state machine's DS timers start at the
@@ -36,7 +42,7 @@
 //! rollover silently.
 
 use crate::config::Policy;
-use crate::dns::message::{build_query, opcode, rcode, Edns, Header, Message, MAX_MESSAGE_LEN};
+use crate::dns::message::{opcode, rcode, Edns, Header, Message, MessageWriter, MAX_MESSAGE_LEN};
 use crate::dns::name::Name;
 use crate::dns::rtype::{class, t};
 use crate::kasp::{KeyRef, RecordState, ZoneKeyState};
@@ -60,7 +66,8 @@ pub const CHECKDS_MAX_INTERVAL: u64 = 3600;
 
 /// Time for one agent to answer (UDP, then TCP when truncated, each within this): a parent
 /// server is normally close to its operator's network; a slower one is reported as failing
-/// and asked again at the next poll, which does not hold the zone task longer than this.
+/// and asked again at the next poll. The agents are asked at once, so a poll holds the zone
+/// task at most twice this.
 pub const QUERY_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// EDNS UDP payload size of the query (the DNS flag day 2020 value): a DS RRset with its
@@ -373,9 +380,11 @@ fn read_answer(pkt: &[u8], id: u16, zone: &Name) -> Answer {
     if msg.rcode() != rcode::NOERROR {
         return Answer::Failed(rcode::name(msg.rcode()));
     }
-    if !msg.header.aa() {
+    if !msg.header.aa() && !msg.header.ad() {
         return Answer::Failed(
-            "the answer is not authoritative (a parental agent must serve the parent zone)".into(),
+            "the answer is neither authoritative (AA) nor validated (AD): a parental agent is \
+             a server of the parent zone or a validating resolver"
+                .into(),
         );
     }
     Answer::Ds(
@@ -395,7 +404,17 @@ pub async fn query_ds(agent: SocketAddr, zone: &Name) -> Answer {
         udp_size: EDNS_UDP_SIZE,
         ..Edns::default()
     };
-    let req = build_query(id, opcode::QUERY, zone, t::DS, Some(&edns));
+    let mut h = Header { id, flags: 0 };
+    h.set_opcode(opcode::QUERY);
+    // RD for a validating resolver as agent (an authoritative server ignores it); AD asks it
+    // to say whether it validated the answer (RFC 6840 §5.7)
+    h.set_rd(true);
+    h.set_ad(true);
+    let mut w = MessageWriter::new(h, MAX_MESSAGE_LEN);
+    // cannot fail: one name in an empty 64 KiB message
+    let _ = w.question(zone, t::DS, class::IN);
+    w.opt(&edns);
+    let req = w.finish();
     match udp(agent, &req, id, zone).await {
         Ok(Some(a)) => a,
         Ok(None) => tcp(agent, &req, id, zone).await,
@@ -853,10 +872,11 @@ mod tests {
         use crate::dns::message::{MessageWriter, Section};
         let zone = Name::parse("child.test.", None).unwrap();
         let f = fixture();
-        let build = |id: u16, aa: bool, rc: u16, qname: &Name| {
+        let build_ad = |id: u16, aa: bool, ad: bool, rc: u16, qname: &Name| {
             let mut h = Header { id, flags: 0 };
             h.set_qr(true);
             h.set_aa(aa);
+            h.set_ad(ad);
             h.set_rcode(rc);
             let mut w = MessageWriter::new(h, MAX_MESSAGE_LEN);
             w.question(qname, t::DS, class::IN).unwrap();
@@ -864,6 +884,12 @@ mod tests {
                 .unwrap();
             w.finish()
         };
+        let build = |id: u16, aa: bool, rc: u16, qname: &Name| build_ad(id, aa, false, rc, qname);
+        // a validating resolver's answer: AD without AA
+        assert_eq!(
+            read_answer(&build_ad(7, false, true, 0, &zone), 7, &zone),
+            Answer::Ds(vec![ds(&f.new, 2)])
+        );
         assert_eq!(
             read_answer(&build(7, true, 0, &zone), 7, &zone),
             Answer::Ds(vec![ds(&f.new, 2)])
