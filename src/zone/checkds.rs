@@ -685,8 +685,10 @@ mod tests {
         ds_rdata(&owner(), &f.0, dt).unwrap()
     }
 
+    type Known = (KeyRef, Option<Vec<u8>>);
+
     /// A KSK rollover at the DS swap: the new DS asked for, the old asked away.
-    fn swap(f: &Fixture) -> (Vec<Expectation>, Vec<(KeyRef, Option<Vec<u8>>)>) {
+    fn swap(f: &Fixture) -> (Vec<Expectation>, Vec<Known>) {
         let expect = vec![
             Expectation {
                 key: f.new.1,
@@ -835,7 +837,7 @@ mod tests {
         let mut new = KeyEntry::new(f.new.1, KeyRole::Ksk, "files", 0);
         new.ds = Some(Record::new(RecordState::Rumoured, 10));
         st.keys = vec![old, new];
-        let e = expectations(&st, &[f.new.0.clone()]);
+        let e = expectations(&st, std::slice::from_ref(&f.new.0));
         assert_eq!(e.len(), 2);
         assert_eq!(
             (e[0].key, e[0].want, e[0].dnskey.is_none()),
@@ -848,7 +850,7 @@ mod tests {
         // once observed, nothing is awaited
         st.keys[0].ds_gone = Some(11);
         st.keys[1].ds_seen = Some(11);
-        assert!(expectations(&st, &[f.new.0.clone()]).is_empty());
+        assert!(expectations(&st, std::slice::from_ref(&f.new.0)).is_empty());
         // omnipresent and hidden DS are not polled for
         st.keys[1].ds_seen = None;
         st.keys[1].ds = Some(Record::new(RecordState::Omnipresent, 10));
