@@ -7,7 +7,8 @@
 //! While a KSK/CSK's DS waits for the parent ([`crate::kasp`]: DS *rumoured* without an
 //! observation, or *unretentive* without one), the zone task queries **every** parental agent
 //! for `ZONE DS` every [`poll_interval`] (on its clock, so the simulated clock drives it too).
-//! [`compare`] then decides, key by key, as BIND's checkds does:
+//! [`compare`] then decides, key by key, as BIND's checkds does (and Knot's `ksk-submission`:
+//! "all of them must have a corresponding DS for the rollover to continue", knot.conf(5)):
 //!
 //! * a DS that should appear is **seen** when every agent answers with a DS that matches the
 //!   key: same key tag and algorithm, and a digest (of a type signet can compute: SHA-1,
@@ -21,7 +22,8 @@
 //!   key: the failure is reported, and the next poll asks again.
 //!
 //! An agent is either one of the parent's authoritative servers (the answer must have AA) or,
-//! as BIND's documentation suggests since the DS answer is not otherwise authenticated, a
+//! as BIND's documentation suggests since the DS answer is not otherwise authenticated (and
+//! Knot's: "a DNSSEC-validating resolver can be set as a parent"), a
 //! validating resolver (the answer must have AD; the query sets RD and AD, RFC 6840 §5.7). A
 //! resolver's cache only ever lags behind the parent, which delays a conclusion but never
 //! makes a wrong one: signet waits for the new state, and a lagging answer shows the old.
@@ -60,8 +62,8 @@ use tokio::time::{timeout_at, Instant};
 pub const CHECKDS_MIN_INTERVAL: u64 = 1;
 
 /// Never poll less often than hourly while a DS change is awaited: Knot's `ksk-submission`
-/// `check-interval` default (1 h), which BIND's default `parent-propagation-delay` (1 h)
-/// also gives here.
+/// `check-interval` default (1 h, knot.conf(5) of Knot 3.2), which BIND's default
+/// `parent-propagation-delay` (1 h) also gives here.
 pub const CHECKDS_MAX_INTERVAL: u64 = 3600;
 
 /// Time for one agent to answer (UDP, then TCP when truncated, each within this): a parent
