@@ -860,6 +860,25 @@ mod tests {
     }
 
     #[test]
+    fn without_agents_or_awaited_ds_nothing_is_polled() {
+        let f = fixture();
+        let mut st = ZoneKeyState::new();
+        let mut k = KeyEntry::new(f.new.1, KeyRole::Csk, "files", 0);
+        k.ds = Some(Record::new(RecordState::Rumoured, 10));
+        st.keys = vec![k];
+        let t = Tracker::default();
+        // no parental agents: ds-seen / ds-gone stay the only way, nothing is scheduled
+        assert_eq!(t.due(&[], Some(&st)), None);
+        assert_eq!(t.due(&[agent(1)], None), None);
+        // a DS awaited: at once, the first time
+        assert_eq!(t.due(&[agent(1)], Some(&st)), Some(0));
+        assert!(t.waiting(Some(0)).is_empty() && t.status(Some(0)).is_none());
+        // seen: nothing awaited any more
+        st.keys[0].ds_seen = Some(11);
+        assert_eq!(t.due(&[agent(1)], Some(&st)), None);
+    }
+
+    #[test]
     fn poll_interval_follows_the_parent_propagation_delay() {
         let mut p = Policy::default();
         assert_eq!(poll_interval(&p), 3600);
