@@ -1157,7 +1157,7 @@ impl ZoneTask {
             .checkds
             .poll(
                 &self.origin,
-                &self.zone.parental_agents.clone(),
+                &self.zone.parental_agents,
                 &st,
                 &dnskeys,
                 &policy,
