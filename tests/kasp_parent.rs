@@ -10,6 +10,12 @@
 //! parent during a CSK rollover: the step waits, `signet status --json` / `keys` say what the
 //! parent has and what is awaited, and once the registrar fixes the parent the rollover
 //! completes.
+//!
+//! The same machinery on the simulated clock (module `sim`): a zone task asks the real knotd
+//! at every `checkds` event — hourly (the policy's `parent-propagation-delay`) — through a KSK
+//! rollover with a registrar 6 hours late and a restart in the middle; and an agent that does
+//! not answer is reported in `waiting_for`/`parent_ds` and keeps the DS from counting as seen
+//! although the other agent has it.
 
 mod common;
 
@@ -901,6 +907,7 @@ mod sim {
 
     pub struct Sim {
         pub task: ZoneTask,
+        cfg: Arc<signet::config::Config>,
         pub clock: SimClock,
         publisher: Arc<Publisher>,
         origin: Name,
@@ -972,6 +979,7 @@ parental-agents = [{agents}]
         task.start();
         Sim {
             task,
+            cfg,
             clock,
             publisher,
             origin: Name::parse(CHILD, None).unwrap(),
@@ -1025,6 +1033,20 @@ parental-agents = [{agents}]
                 self.updates += 1;
                 self.differs_since = None;
             }
+        }
+
+        /// A restart: a new zone task from what the state directory holds.
+        pub async fn restart(&mut self) {
+            let (mut task, _st) = ZoneTask::new(
+                self.cfg.clone(),
+                self.cfg.zones[0].clone(),
+                self.publisher.clone(),
+                Arc::new(self.clock.clone()),
+            )
+            .unwrap();
+            task.start();
+            task.tick().await;
+            self.task = task;
         }
 
         pub fn status(&self) -> ZoneStatus {
@@ -1116,6 +1138,22 @@ parental-agents = [{agents}]
             let r = s.task.handle(ZoneCmdKind::Rollover(KeyRole::Ksk)).await;
             assert!(r.is_ok(), "{r:?}");
             let new = *s.ksks().iter().find(|t| **t != old).unwrap();
+            // a restart while the DS swap is awaited (the registrar is 6 hours late): checkds
+            // resumes at once from the stored key state
+            let t1 = s.clock.now();
+            s.run_until(t1 + 4 * HOUR, Some(&parent)).await;
+            let w = s.status().waiting_for;
+            assert!(
+                w.iter().any(|w| w.contains(&format!("waiting for it to publish {new} and drop {old}"))),
+                "{w:#?}"
+            );
+            s.restart().await;
+            let st = s.status();
+            assert_eq!(st.parent_ds.as_ref().map(|p| p.checked_at), Some(s.clock.now()), "{st:#?}");
+            assert!(
+                st.waiting_for.iter().any(|w| w.contains(&format!("waiting for it to publish {new} and drop {old}"))),
+                "{st:#?}"
+            );
             s.run_until(t0 + 10 * DAY, Some(&parent)).await;
             let st = s.status();
             assert!(st.waiting_for.is_empty(), "{st:#?}");

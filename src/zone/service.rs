@@ -30,7 +30,9 @@
 //! are generated in their keystores, the signer gets exactly the keys of [`kasp::plan`] (plus
 //! CDS/CDNSKEY at the apex), [`kasp::ZoneKeyState::published`] is called once the version is
 //! served, and purged keys are deleted from their keystores. `rollover`, `ds-seen`,
-//! `ds-gone` and `step` are key events with the operator's input.
+//! `ds-gone` and `step` are key events with the operator's input; with `parental-agents`,
+//! the `checkds` event ([`super::checkds`]) asks the parent while a DS change is awaited and
+//! makes the same `ds-seen` / `ds-gone` events from what every agent shows.
 //!
 //! Time comes from the injected [`Clock`]: [`ZoneTask::tick`] runs whatever is due at
 //! `clock.now()`, so tests step a simulated clock through months of schedule.
