@@ -1241,3 +1241,56 @@ parental-agents = [{agents}]
         });
     }
 }
+
+/// The checkds query itself against knotd: NODATA, the DS set, REFUSED for a zone it does not
+/// serve; and against a socket that never answers and a port nobody listens on.
+#[test]
+fn the_ds_query_reads_what_knotd_answers_and_reports_failures() {
+    require!("knotd", "knotc", "nsupdate", "dig");
+    use signet::dns::name::Name;
+    use signet::zone::checkds::{query_ds, Answer};
+    let tmp = TempDir::new("kasp-parent-query");
+    let parent = Parent::start(&tmp);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let agent: std::net::SocketAddr = format!("127.0.0.1:{}", parent.port).parse().unwrap();
+    let child = Name::parse(CHILD, None).unwrap();
+    // no DS yet: an authoritative NODATA
+    assert_eq!(rt.block_on(query_ds(agent, &child)), Answer::Ds(vec![]));
+    let ds = "12345 13 2 0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF";
+    parent.set_ds(&BTreeSet::from([ds.to_string()])).unwrap();
+    match rt.block_on(query_ds(agent, &child)) {
+        Answer::Ds(rds) => {
+            assert_eq!(rds.len(), 1);
+            assert_eq!(&rds[0][..4], &[0x30, 0x39, 13, 2]);
+            assert_eq!(
+                data_encoding::HEXUPPER.encode(&rds[0][4..]),
+                ds.split_whitespace().nth(3).unwrap()
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // a zone knotd does not serve
+    let other = Name::parse("child.example.", None).unwrap();
+    assert_eq!(
+        rt.block_on(query_ds(agent, &other)),
+        Answer::Failed("REFUSED".into())
+    );
+    // a socket that never answers: the query gives up after QUERY_TIMEOUT
+    let hole = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let started = Instant::now();
+    match rt.block_on(query_ds(hole.local_addr().unwrap(), &child)) {
+        Answer::Failed(e) => assert!(e.contains("no answer within"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+    let took = started.elapsed();
+    assert!(
+        took >= signet::zone::checkds::QUERY_TIMEOUT && took < Duration::from_secs(10),
+        "{took:?}"
+    );
+    // nobody listens: port unreachable
+    let closed: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    assert!(matches!(
+        rt.block_on(query_ds(closed, &child)),
+        Answer::Failed(_)
+    ));
+}
