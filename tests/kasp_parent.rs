@@ -580,7 +580,7 @@ fn ask(port: u16, qname: &str, qtype: &str) -> Result<String, String> {
         &port.to_string(),
         "+dnssec",
         "+time=3",
-        "+tries=1",
+        "+tries=2",
         qname,
         qtype,
     ]);

@@ -11,9 +11,10 @@
 //! "all of them must have a corresponding DS for the rollover to continue", knot.conf(5)):
 //!
 //! * a DS that should appear is **seen** when every agent answers with a DS that matches the
-//!   key: same key tag and algorithm, and a digest (of a type signet can compute: SHA-1,
-//!   SHA-256, SHA-384) that is the digest of the key's DNSKEY as served. A DS with the right
-//!   tag and a wrong digest does not count (it would not validate anything);
+//!   key: same key tag and algorithm, a digest type of the policy's `cds-digest-types` (any
+//!   type signet can compute when that list is empty), and the digest of the key's DNSKEY as
+//!   served. A DS with the right tag and a wrong digest does not count (it would not validate
+//!   anything), nor one of another digest type (a validator may not support it);
 //! * a DS that should go is **gone** when every agent answers and none shows a DS with the
 //!   key's tag and algorithm (a mismatching digest still counts as present: the conservative
 //!   side);
@@ -228,16 +229,19 @@ fn and_list(items: &[String]) -> String {
 /// Compares what each agent showed with what is expected. `owner_wire` is the zone's name in
 /// canonical wire form; `wanted` the tags of the keys whose DS the parent should hold now
 /// (for the report); `known` every key of the zone with its served DNSKEY, if any (to name
-/// what the parent shows). A key is concluded only when `answers` is not empty and every
-/// agent answered and agrees.
+/// what the parent shows); `digest_types` the policy's `cds-digest-types` (a DS counts as
+/// published only with one of them; any type when empty). A key is concluded only when
+/// `answers` is not empty and every agent answered and agrees.
 pub fn compare(
     owner_wire: &[u8],
     expect: &[Expectation],
     wanted: &[u16],
     known: &[(KeyRef, Option<Vec<u8>>)],
     answers: &[(SocketAddr, Answer)],
+    digest_types: &[u8],
     now: u64,
 ) -> CheckDsStatus {
+    let type_ok = |dt: u8| digest_types.is_empty() || digest_types.contains(&dt);
     let mut agents = Vec::new();
     // per expectation: how many agents agree
     let mut agree = vec![0usize; expect.len()];
@@ -266,7 +270,11 @@ pub fn compare(
                 let note = match key {
                     None => "unknown key".to_string(),
                     Some((_, Some(dnskey))) if ds_matches(owner_wire, rd, dnskey) => {
-                        "ok".to_string()
+                        if type_ok(digest_type) {
+                            "ok".to_string()
+                        } else {
+                            format!("digest type {digest_type} not in cds-digest-types")
+                        }
                     }
                     Some((_, Some(_))) => format!("wrong digest for key {tag}"),
                     Some((_, None)) => "key not served, digest unchecked".to_string(),
@@ -291,6 +299,7 @@ pub fn compare(
                     Some(dnskey) => rds
                         .iter()
                         .filter(same_key)
+                        .filter(|rd| ds_header(rd).is_some_and(|(_, _, dt)| type_ok(dt)))
                         .any(|rd| ds_matches(owner_wire, rd, dnskey)),
                     None => false,
                 },
@@ -594,6 +603,7 @@ impl Tracker {
             &wanted,
             &known,
             &answers,
+            &policy.cds_digest_types,
             now,
         );
         for a in &report.agents {
@@ -720,7 +730,7 @@ mod tests {
             (agent(1), Answer::Ds(vec![ds(&f.new, 2)])),
             (agent(2), Answer::Ds(vec![ds(&f.old, 2)])),
         ];
-        let r = compare(&owner(), &expect, &wanted, &known, &answers, 100);
+        let r = compare(&owner(), &expect, &wanted, &known, &answers, &[2, 4], 100);
         assert!(r.seen.is_empty() && r.gone.is_empty(), "{r:?}");
         let w = r.waiting();
         assert_eq!(w.len(), 1, "{w:?}");
@@ -736,7 +746,7 @@ mod tests {
             (agent(1), Answer::Ds(vec![ds(&f.new, 2)])),
             (agent(2), Answer::Ds(vec![ds(&f.new, 4), ds(&f.new, 2)])),
         ];
-        let r = compare(&owner(), &expect, &wanted, &known, &answers, 100);
+        let r = compare(&owner(), &expect, &wanted, &known, &answers, &[2, 4], 100);
         assert_eq!(r.seen, vec![f.new.1.tag]);
         assert_eq!(r.gone, vec![f.old.1.tag]);
         assert!(r.waiting().is_empty(), "{r:?}");
@@ -747,7 +757,15 @@ mod tests {
         let f = fixture();
         let (expect, known) = swap(&f);
         let answers = vec![(agent(1), Answer::Ds(vec![ds(&f.old, 2), ds(&f.new, 2)]))];
-        let r = compare(&owner(), &expect, &[f.new.1.tag], &known, &answers, 5);
+        let r = compare(
+            &owner(),
+            &expect,
+            &[f.new.1.tag],
+            &known,
+            &answers,
+            &[2, 4],
+            5,
+        );
         assert_eq!(r.seen, vec![f.new.1.tag]);
         assert!(r.gone.is_empty());
         assert_eq!(
@@ -771,7 +789,15 @@ mod tests {
         let mut bad_old = ds(&f.old, 2);
         bad_old[last] ^= 1;
         let answers = vec![(agent(1), Answer::Ds(vec![bad_new, bad_old]))];
-        let r = compare(&owner(), &expect, &[f.new.1.tag], &known, &answers, 5);
+        let r = compare(
+            &owner(),
+            &expect,
+            &[f.new.1.tag],
+            &known,
+            &answers,
+            &[2, 4],
+            5,
+        );
         assert!(r.seen.is_empty() && r.gone.is_empty(), "{r:?}");
         let w = r.waiting();
         assert!(
@@ -784,9 +810,40 @@ mod tests {
         let mut other_alg = ds(&f.old, 2);
         other_alg[2] = 8;
         let answers = vec![(agent(1), Answer::Ds(vec![ds(&f.new, 2), other_alg]))];
-        let r = compare(&owner(), &expect, &[f.new.1.tag], &known, &answers, 5);
+        let r = compare(
+            &owner(),
+            &expect,
+            &[f.new.1.tag],
+            &known,
+            &answers,
+            &[2, 4],
+            5,
+        );
         assert_eq!(r.gone, vec![f.old.1.tag]);
         assert!(r.agents[0].ds.as_ref().unwrap()[1].note == "unknown key");
+    }
+
+    #[test]
+    fn only_the_digest_types_of_the_policy_count() {
+        let f = fixture();
+        let (expect, known) = swap(&f);
+        // the parent made a SHA-1 DS of the new key; the policy asks for SHA-256
+        let answers = vec![(agent(1), Answer::Ds(vec![ds(&f.new, 1)]))];
+        let r = compare(&owner(), &expect, &[f.new.1.tag], &known, &answers, &[2], 5);
+        assert!(r.seen.is_empty(), "{r:?}");
+        assert_eq!(
+            r.agents[0].ds.as_ref().unwrap()[0].note,
+            "digest type 1 not in cds-digest-types"
+        );
+        assert!(r.waiting()[0].contains(&format!("publish {}", f.new.1.tag)));
+        // no CDS digest types in the policy: any correct digest counts
+        let r = compare(&owner(), &expect, &[f.new.1.tag], &known, &answers, &[], 5);
+        assert_eq!(r.seen, vec![f.new.1.tag]);
+        // an old DS of any digest type still has to go
+        let answers = vec![(agent(1), Answer::Ds(vec![ds(&f.new, 2), ds(&f.old, 1)]))];
+        let r = compare(&owner(), &expect, &[f.new.1.tag], &known, &answers, &[2], 5);
+        assert_eq!(r.seen, vec![f.new.1.tag]);
+        assert!(r.gone.is_empty(), "{r:?}");
     }
 
     #[test]
@@ -797,19 +854,27 @@ mod tests {
             (agent(1), Answer::Ds(vec![ds(&f.new, 2)])),
             (agent(2), Answer::Failed("SERVFAIL".into())),
         ];
-        let r = compare(&owner(), &expect, &[f.new.1.tag], &known, &answers, 5);
+        let r = compare(
+            &owner(),
+            &expect,
+            &[f.new.1.tag],
+            &known,
+            &answers,
+            &[2, 4],
+            5,
+        );
         assert!(r.seen.is_empty() && r.gone.is_empty(), "{r:?}");
         let w = r.waiting();
         assert_eq!(w.len(), 1);
         assert!(w[0].contains("127.0.0.1:2 did not answer") && w[0].contains("SERVFAIL"));
         // no agents at all: nothing is concluded either
-        let r = compare(&owner(), &expect, &[f.new.1.tag], &known, &[], 5);
+        let r = compare(&owner(), &expect, &[f.new.1.tag], &known, &[], &[2, 4], 5);
         assert!(r.seen.is_empty() && r.gone.is_empty());
         // a DS asked for whose DNSKEY is not served cannot be checked, so it is not seen
         let mut e = expect.clone();
         e[0].dnskey = None;
         let answers = vec![(agent(1), Answer::Ds(vec![ds(&f.new, 2)]))];
-        let r = compare(&owner(), &e, &[f.new.1.tag], &known, &answers, 5);
+        let r = compare(&owner(), &e, &[f.new.1.tag], &known, &answers, &[2, 4], 5);
         assert!(r.seen.is_empty(), "{r:?}");
     }
 
@@ -818,7 +883,15 @@ mod tests {
         let f = fixture();
         let (expect, known) = swap(&f);
         let answers = vec![(agent(1), Answer::Ds(vec![]))];
-        let r = compare(&owner(), &expect, &[f.new.1.tag], &known, &answers, 5);
+        let r = compare(
+            &owner(),
+            &expect,
+            &[f.new.1.tag],
+            &known,
+            &answers,
+            &[2, 4],
+            5,
+        );
         assert!(r.seen.is_empty());
         assert_eq!(r.gone, vec![f.old.1.tag]);
         assert_eq!(
