@@ -94,7 +94,8 @@ pub fn poll_interval(policy: &Policy) -> u64 {
 /// What an agent said when asked for the zone's DS RRset.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
-    /// The DS RDATAs of an authoritative NOERROR answer (empty: NODATA, no DS).
+    /// The DS RDATAs of an authoritative (AA) or validated (AD) NOERROR answer (empty:
+    /// NODATA, no DS).
     Ds(Vec<Vec<u8>>),
     /// No usable answer, and why.
     Failed(String),
