@@ -837,6 +837,19 @@ fn a_stale_or_wrong_ds_at_the_parent_holds_the_step_and_status_says_what_the_par
     );
     let text = signet(&child.conf, &["status", CHILD]).expect_ok();
     eprintln!("signet status while the parent is wrong:\n{text}");
+    let keys_text = signet(&child.conf, &["keys", CHILD]).expect_ok();
+    assert!(
+        keys_text.lines().any(|l| both(l.trim())),
+        "signet keys:\n{keys_text}"
+    );
+    assert!(
+        child.keys()["waiting_for"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| both(w.as_str().unwrap_or(""))),
+        "signet keys --json"
+    );
     assert!(
         text.lines().any(|l| both(l.trim())),
         "signet status:\n{text}"
