@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::Value;
 use signet::clock::{Clock, SystemClock};
 use signet::control::client::{self, Client};
-use signet::control::{format, Request};
+use signet::control::{format, plan, Request};
 use signet::zone::offline::{self, VerifyLevel};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -79,6 +79,16 @@ enum Cmd {
         conn: Conn,
         #[arg(required = true)]
         zone: Option<String>,
+        /// Dry run, offline: print the future schedule of the zone's policy (every key event
+        /// with its date) from the zone's key state in the state directory, or from scratch.
+        #[arg(long)]
+        plan: bool,
+        /// With --plan: the horizon, a duration such as 2y or 90d (default 1y).
+        #[arg(long, requires = "plan")]
+        until: Option<String>,
+        /// With --plan: start at this time (Unix seconds) instead of now.
+        #[arg(long, requires = "plan")]
+        time: Option<u64>,
     },
     /// The DS records the parent should hold now, from the DNSKEY RRset being served.
     Ds {
@@ -248,7 +258,10 @@ fn load_config(path: &std::path::Path) -> Result<signet::config::Config, ExitCod
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    // the dry run prints its schedule; the state machine's own log lines would repeat it
+    if !matches!(cli.cmd, Cmd::Keys { plan: true, .. }) {
+        init_logging();
+    }
     match cli.cmd {
         Cmd::Check { config } => signet::commands::check(&config),
         Cmd::Serve { config } => {
@@ -364,6 +377,42 @@ fn main() -> ExitCode {
                 }
                 Err(e) => {
                     eprintln!("signet keys import: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Cmd::Keys {
+            conn,
+            zone: Some(zone),
+            plan: true,
+            until,
+            time,
+            ..
+        } => {
+            let cfg = match load_config(&conn.config) {
+                Ok(c) => c,
+                Err(e) => return e,
+            };
+            let horizon = match until.as_deref().map(signet::config::parse_duration) {
+                None => plan::DEFAULT_HORIZON,
+                Some(Ok(h)) => h,
+                Some(Err(e)) => {
+                    eprintln!("signet keys --plan: --until: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let now = time.unwrap_or_else(|| SystemClock.now());
+            match plan::keys_plan(&cfg, &zone, now, horizon) {
+                Ok(v) => {
+                    if conn.json {
+                        println!("{v}");
+                    } else {
+                        print!("{}", plan::format_plan(&v));
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("signet keys --plan: {e}");
                     ExitCode::FAILURE
                 }
             }

@@ -77,6 +77,7 @@
 
 pub mod client;
 pub mod format;
+pub mod plan;
 
 use crate::config::Config;
 use crate::dns::name::Name;

@@ -185,7 +185,7 @@ pub use state::{
 pub use time::fmt_time;
 
 use crate::config::Policy;
-pub use sim::ScheduleEvent;
+pub use sim::{key_timelines, KeyTimeline, ScheduleEvent};
 
 /// The dry run (`signet keys ZONE --plan`): the future schedule of `policy` for a zone in
 /// `state` (use [`ZoneKeyState::new`] for a zone not signed yet) from `start` until `until`,
@@ -205,10 +205,11 @@ pub fn simulate(
     );
     s.run_until(until);
     if let Some(why) = &s.stopped {
-        s.log.push(ScheduleEvent {
-            at: s.now,
-            what: format!("simulation {why}"),
-        });
+        s.log.push(ScheduleEvent::zone(
+            s.now,
+            "note",
+            format!("simulation {why}"),
+        ));
     }
     s.log
 }
