@@ -177,7 +177,9 @@ mod state;
 mod time;
 
 pub use plan::{plan, KeyPlan, CDNSKEY_DELETE_RDATA, CDS_DELETE_RDATA};
-pub use rules::{step, step_with, Change, StepOptions, StepOutcome, Timing};
+pub use rules::{
+    next_transitions, step, step_with, Change, NextTransition, StepOptions, StepOutcome, Timing,
+};
 pub use state::{
     DsNote, Goal, KaspError, KeyEntry, KeyRef, KeyRequest, Record, RecordKind, RecordState,
     ZoneKeyState, STATE_FORMAT,

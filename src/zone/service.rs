@@ -38,7 +38,7 @@
 use super::data::{soa_field, Zone};
 use super::keys;
 use super::status::{
-    KeyStatus, Registry, ScheduledEvent, ZoneCmd, ZoneCmdKind, ZoneHandle, ZoneStatus,
+    KeyStatus, RecordStatus, Registry, ScheduledEvent, ZoneCmd, ZoneCmdKind, ZoneHandle, ZoneStatus,
 };
 use crate::auth::Keyring;
 use crate::clock::{Clock, SystemClock};
@@ -1233,6 +1233,7 @@ impl ZoneTask {
         let Some(st) = &self.kstate else {
             return Vec::new();
         };
+        let mut next = kasp::next_transitions(st, self.policy(), self.clock.now());
         st.keys
             .iter()
             .map(|k| {
@@ -1244,6 +1245,10 @@ impl ZoneTask {
                     .kinds()
                     .map(|kind| format!("{kind} {}", k.state(kind)))
                     .collect();
+                let n = next
+                    .iter()
+                    .position(|(key, _)| *key == k.key)
+                    .map(|i| next.swap_remove(i).1);
                 KeyStatus {
                     tag: k.key.tag,
                     role: k.role.to_string(),
@@ -1255,6 +1260,27 @@ impl ZoneTask {
                     active: k.active,
                     retired: k.retired,
                     removed: k.removed,
+                    goal: match k.goal {
+                        kasp::Goal::Omnipresent => "omnipresent".into(),
+                        kasp::Goal::Hidden => "hidden".into(),
+                    },
+                    records: k
+                        .kinds()
+                        .filter_map(|kind| {
+                            k.record(kind).map(|r| RecordStatus {
+                                record: kind.to_string(),
+                                state: r.state.to_string(),
+                                since: r.since,
+                            })
+                        })
+                        .collect(),
+                    ds_seen: k.ds_seen,
+                    ds_gone: k.ds_gone,
+                    lifetime: k.lifetime,
+                    roll_at: k.roll_at(),
+                    predecessor: k.predecessor.map(|p| p.tag),
+                    successor: k.successor.map(|p| p.tag),
+                    next: n,
                 }
             })
             .collect()
