@@ -228,7 +228,7 @@ pub struct ZoneTask {
 /// The tags of the keys whose DS the parent should hold now ([`kasp::KeyPlan::want_ds`]); for
 /// a zone that has not asked for its first DS yet (its keys are still being introduced), the
 /// DS it is going to ask for: the KSK/CSK in service.
-fn want_ds(st: &ZoneKeyState) -> Vec<u16> {
+pub fn want_ds(st: &ZoneKeyState) -> Vec<u16> {
     let want: Vec<u16> = kasp::plan(st).want_ds.iter().map(|k| k.tag).collect();
     if !want.is_empty() || st.insecure {
         return want;
