@@ -1132,7 +1132,9 @@ fn purge(
 /// when (if a date is known) and what it waits for.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct NextTransition {
-    /// `None` for the key's rollover (its lifetime ends: a successor is requested).
+    /// `None` for the key's rollover (its lifetime ends: a successor is requested). Shown as
+    /// `DNSKEY`, `KRRSIG`, `ZRRSIG`, `DS`, as `signet keys` shows record kinds.
+    #[serde(serialize_with = "kind_upper")]
     pub record: Option<RecordKind>,
     pub from: Option<RecordState>,
     pub to: Option<RecordState>,
@@ -1142,6 +1144,13 @@ pub struct NextTransition {
     pub at: Option<u64>,
     /// What it waits for, in words.
     pub waits_for: String,
+}
+
+fn kind_upper<S: serde::Serializer>(k: &Option<RecordKind>, s: S) -> Result<S::Ok, S::Error> {
+    match k {
+        Some(k) => s.serialize_some(k.as_str()),
+        None => s.serialize_none(),
+    }
 }
 
 /// Per key of `state`, its next transition under `policy` at `now` (none for a key at rest

@@ -227,10 +227,16 @@ pub struct ZoneTask {
 
 /// The tags of the keys whose DS the parent should hold now ([`kasp::KeyPlan::want_ds`]); for
 /// a zone that has not asked for its first DS yet (its keys are still being introduced), the
-/// DS it is going to ask for: the KSK/CSK in service.
+/// DS it is going to ask for: the KSK/CSK in service. Not for a zone that did ask and is
+/// withdrawing a DS (a KSK rollover before the old DS was ever seen at the parent): the new
+/// KSK's DS is not safe at the parent before its DNSKEY is in every cache, and the CDS will ask
+/// for it when it is.
 pub fn want_ds(st: &ZoneKeyState) -> Vec<u16> {
     let want: Vec<u16> = kasp::plan(st).want_ds.iter().map(|k| k.tag).collect();
-    if !want.is_empty() || st.insecure {
+    let asked_before = st.keys.iter().any(|k| {
+        k.ds_seen.is_some() || k.state(kasp::RecordKind::Ds) == kasp::RecordState::Unretentive
+    });
+    if !want.is_empty() || st.insecure || asked_before {
         return want;
     }
     st.keys
