@@ -531,3 +531,156 @@ file = "{zf}"
     assert_eq!(old["successor"], new["tag"]);
     drop(server);
 }
+
+/// The real-time counterpart of `kasp_reload::going_insecure_and_coming_back_on_reload`:
+/// `signet serve`, the policy changed to `insecure` and `signet reload`; CDS/CDNSKEY DELETE
+/// are served, the zone stays signed until `ds-gone` plus the DS cache window, then it is
+/// served unsigned; back to the keyed policy, it is signed again with new keys.
+#[test]
+fn insecure_by_reload_in_real_time() {
+    require!("dig");
+    let dir = TempDir::new("insecure-rt");
+    let port = free_port();
+    let zf = dir.write(
+        "org.db",
+        "$TTL 1\n@ SOA ns1 hostmaster 1 3600 900 604800 1\n  NS ns1\nns1 A 192.0.2.1\n",
+    );
+    let write_conf = |policy: &str| {
+        dir.write(
+            "signet.toml",
+            format!(
+                r#"[server]
+listen = ["127.0.0.1:{port}"]
+state-dir = "{state}"
+
+[keystore.files]
+backend = "files"
+directory = "{keys}"
+
+[policy.p]
+keys = [{{ role = "ksk", algorithm = "ed25519" }}, {{ role = "zsk", algorithm = "ed25519" }}]
+dnskey-ttl = "1s"
+max-zone-ttl = "1s"
+publish-safety = "1s"
+retire-safety = "1s"
+zone-propagation-delay = "1s"
+parent-ds-ttl = "1s"
+parent-propagation-delay = "1s"
+
+[policy.insecure]
+dnskey-ttl = "1s"
+max-zone-ttl = "1s"
+publish-safety = "1s"
+retire-safety = "1s"
+zone-propagation-delay = "1s"
+parent-ds-ttl = "1s"
+parent-propagation-delay = "1s"
+
+[[zone]]
+name = "example.org"
+policy = "{policy}"
+file = "{zf}"
+"#,
+                state = dir.join("state").display(),
+                keys = dir.join("keys").display(),
+                zf = zf.display(),
+            ),
+        )
+    };
+    let conf = write_conf("p");
+    let q = |qtype: &str| -> Vec<String> {
+        dig(&[
+            "@127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "example.org",
+            qtype,
+            "+short",
+            "+time=2",
+            "+tries=1",
+        ])
+        .lines()
+        .map(str::to_string)
+        .collect()
+    };
+    let mut cmd = Command::new(signet_bin());
+    cmd.arg("serve")
+        .arg("-c")
+        .arg(&conf)
+        .env("SIGNET_LOG", "signet=debug");
+    let server = Proc::spawn("signet", cmd, dir.path());
+    assert!(
+        wait_until(Duration::from_secs(20), || q("CDS").len() == 1),
+        "no CDS\n{}",
+        server.log_tail(40)
+    );
+    let ksk: String = q("CDS")[0].split_whitespace().next().unwrap().to_string();
+    signet(&conf, &["ds-seen", "example.org", "--key", &ksk]).expect_ok();
+    let old_keys = q("DNSKEY");
+    assert_eq!(old_keys.len(), 2);
+
+    write_conf("insecure");
+    signet(&conf, &["reload"]).expect_ok();
+    assert!(
+        wait_until(Duration::from_secs(10), || q("CDS") == ["0 0 0 00"]),
+        "no CDS DELETE: {:?}\n{}",
+        q("CDS"),
+        server.log_tail(40)
+    );
+    assert_eq!(q("CDNSKEY"), ["0 3 0 AA=="]);
+    // the DS is at the parent: the zone stays signed, and says what it waits for
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(q("DNSKEY").len(), 2, "still signed before ds-gone");
+    let st: Value = serde_json::from_str(
+        signet(&conf, &["status", "example.org", "--json"])
+            .expect_ok()
+            .trim(),
+    )
+    .unwrap();
+    let waiting = st["zones"][0]["waiting_for"].to_string();
+    assert!(
+        waiting.contains("removed from the parent") && waiting.contains(&ksk),
+        "{st}"
+    );
+    signet(&conf, &["ds-gone", "example.org", "--key", &ksk]).expect_ok();
+    let gone = std::time::Instant::now();
+    assert!(
+        wait_until(Duration::from_secs(20), || q("DNSKEY").is_empty()),
+        "not unsigned\n{}",
+        server.log_tail(40)
+    );
+    // parent-ds-ttl + parent-propagation-delay + retire-safety after ds-gone
+    assert!(
+        gone.elapsed() >= Duration::from_secs(3),
+        "{:?}",
+        gone.elapsed()
+    );
+    let soa = dig(&[
+        "@127.0.0.1",
+        "-p",
+        &port.to_string(),
+        "example.org",
+        "SOA",
+        "+dnssec",
+        "+norec",
+        "+time=2",
+        "+tries=1",
+    ]);
+    assert!(!soa.contains("RRSIG"), "{soa}");
+    assert!(q("CDS").is_empty());
+
+    // back to the keyed policy: new keys, signed again
+    write_conf("p");
+    signet(&conf, &["reload"]).expect_ok();
+    assert!(
+        wait_until(Duration::from_secs(10), || q("DNSKEY").len() == 2),
+        "not signed again\n{}",
+        server.log_tail(40)
+    );
+    let new_keys = q("DNSKEY");
+    assert!(
+        new_keys.iter().all(|k| !old_keys.contains(k)),
+        "new keys: {new_keys:?} {old_keys:?}"
+    );
+    drop(server);
+}
