@@ -631,3 +631,107 @@ fn keys(s: &BTreeSet<KeyRef>) -> String {
     let v: Vec<String> = s.iter().map(|k| k.tag.to_string()).collect();
     format!("{{{}}}", v.join(", "))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{KeyRole as CfgRole, KeySpec, Lifetime};
+    use crate::kasp::{next_transitions, Timing};
+
+    const DAY: u64 = 86_400;
+    const START: u64 = 1_800_000_000;
+
+    fn policy() -> Policy {
+        let spec = |role, lifetime| KeySpec {
+            role,
+            algorithm: 13,
+            lifetime,
+            keystore: "files".into(),
+        };
+        Policy {
+            keys: vec![
+                spec(CfgRole::Ksk, Lifetime::Unlimited),
+                spec(CfgRole::Zsk, Lifetime::Secs(30 * DAY)),
+            ],
+            ..Policy::default()
+        }
+    }
+
+    #[test]
+    fn timelines_of_a_zsk_rollover() {
+        let p = policy();
+        let t = Timing::from_policy(&p);
+        let mut s = Simulation::new(p, START, SimOptions::default());
+        s.run_until(START + 40 * DAY);
+        let tl = key_timelines(&s.log);
+        let zsks: Vec<&KeyTimeline> = tl.iter().filter(|k| k.role == Some(KeyRole::Zsk)).collect();
+        assert_eq!(zsks.len(), 2, "{tl:#?}");
+        let (old, new) = (zsks[0], zsks[1]);
+        assert_eq!(old.created, Some(START));
+        assert_eq!(old.retired, Some(START + 30 * DAY - t.lead));
+        assert_eq!(new.created, old.retired);
+        assert_eq!(new.active, Some(START + 30 * DAY));
+        // the old DNSKEY leaves once its signatures left and the new ones reached the caches
+        assert_eq!(
+            old.removed,
+            Some(START + 30 * DAY + t.zone_retire.max(t.zone_publish) + t.dnskey_retire)
+        );
+        assert_eq!(new.retired, None);
+        assert_eq!(new.removed, None);
+        // record transitions are named RECORD-STATE, with their key and role
+        let e = s
+            .log
+            .iter()
+            .find(|e| e.key == Some(new.key) && e.event == "zrrsig-rumoured")
+            .expect("the new ZSK starts signing");
+        assert_eq!(e.at, START + 30 * DAY);
+        assert_eq!(e.role, Some(KeyRole::Zsk));
+        assert!(s.log.iter().any(|e| e.event == "parent" && e.key.is_none()));
+    }
+
+    #[test]
+    fn next_transitions_name_dates_and_waits() {
+        let p = policy();
+        let t = Timing::from_policy(&p);
+        let mut s = Simulation::new(p.clone(), START, SimOptions::default());
+        // a fresh zone: every record rumoured, DNSKEY timers running
+        s.run_until(START);
+        let next = next_transitions(&s.state, &p, START);
+        assert_eq!(next.len(), 2, "{next:#?}");
+        for (_, n) in &next {
+            assert_eq!(n.to, Some(RecordState::Omnipresent));
+            assert_eq!(n.at, Some(START + t.dnskey_publish), "{n:?}");
+            assert!(n.waits_for.contains("publish-safety"), "{n:?}");
+        }
+        // at rest: the ZSK's next event is its rollover, the KSK (unlimited) has none
+        s.run_until(START + 5 * DAY);
+        let next = next_transitions(&s.state, &p, s.now);
+        assert_eq!(next.len(), 1, "{next:#?}");
+        let (k, n) = &next[0];
+        assert_eq!(s.state.key(*k).map(|e| e.role), Some(KeyRole::Zsk));
+        assert_eq!(n.record, None);
+        assert_eq!(n.at, Some(START + 30 * DAY - t.lead));
+        // the DS requested but never seen: no date, the parent is named
+        let mut s2 = Simulation::from_state(
+            ZoneKeyState::new(),
+            p.clone(),
+            START,
+            SimOptions {
+                parent: super::ParentModel {
+                    delay: 365 * DAY,
+                    ..Default::default()
+                },
+                ..SimOptions::default()
+            },
+        );
+        s2.run_until(START + 2 * DAY);
+        let next = next_transitions(&s2.state, &p, s2.now);
+        let (_, n) = next
+            .iter()
+            .find(|(k, _)| s2.state.key(*k).map(|e| e.role) == Some(KeyRole::Ksk))
+            .expect("the KSK waits");
+        assert_eq!(n.record, Some(RecordKind::Ds));
+        assert_eq!(n.at, None);
+        assert!(n.waits_for.contains("ds-seen --key"), "{n:?}");
+    }
+}
