@@ -5,7 +5,9 @@
 //! ([`signet::control`]; the path comes from `-c FILE`'s `[server] control`, or `--socket`) and
 //! print what the server reports; `--json` prints the server's answer as it came. They exit 1,
 //! with the reason on stderr, when the server answers with an error or cannot be reached.
-//! `ds --offline` computes the DS from the keystore without a server.
+//! `ds --offline` computes the DS without a server, from the zone's key state (`keys.json`)
+//! when it has one, else from the keystore; `keys ZONE --plan` is the offline dry run of the
+//! zone's policy ([`signet::control::plan`]).
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::Value;

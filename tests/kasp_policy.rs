@@ -619,6 +619,27 @@ file = "{zf}"
     let old_keys = q("DNSKEY");
     assert_eq!(old_keys.len(), 2);
 
+    // an unsafe policy is refused by reload with FILE:LINE, and nothing changes
+    let good = std::fs::read_to_string(&conf).unwrap();
+    std::fs::write(
+        &conf,
+        good.replace(
+            "[policy.insecure]",
+            "nsec3 = { iterations = 5 }\n\n[policy.insecure]",
+        ),
+    )
+    .unwrap();
+    let o = signet(&conf, &["reload"]);
+    assert_eq!(o.code, Some(1), "{o}");
+    assert!(
+        o.stderr.contains(&format!(
+            "{}:19: [policy.p]: nsec3 iterations 5 is not allowed",
+            conf.display()
+        )),
+        "{o}"
+    );
+    assert_eq!(q("DNSKEY"), old_keys);
+
     write_conf("insecure");
     signet(&conf, &["reload"]).expect_ok();
     assert!(

@@ -1,5 +1,11 @@
 //! `signet sign-zone`: one-shot signing of a zone file with the zone's policy and keystore, like
 //! `dnssec-signzone` or `kzonesign`.
+//!
+//! Key selection: when the zone has a key state (`keys.json` in its state directory, written by
+//! `signet serve`), the keys and their uses are those of its plan — what the running server
+//! signs with (CDS/CDNSKEY are not added: the server adds them); otherwise the pre-KASP
+//! selection, the newest usable key per policy entry, created if missing.
+//! [`load_key_state`] and [`state_dnskeys`] serve `signet ds --offline` the same way.
 
 use super::keys;
 use crate::config::Config;
