@@ -529,6 +529,47 @@ file = "{zf}"
         .find(|k| k["goal"] == "hidden")
         .expect("the old KSK");
     assert_eq!(old["successor"], new["tag"]);
+
+    // sign-zone signs with the key state's keys too: the same DNSKEY set as served
+    let served = dig(&[
+        "@127.0.0.1",
+        "-p",
+        &port.to_string(),
+        "example.org",
+        "DNSKEY",
+        "+short",
+        "+time=2",
+        "+tries=1",
+    ]);
+    let served: std::collections::BTreeSet<String> =
+        served.lines().map(|l| l.replace(' ', "")).collect();
+    assert_eq!(served.len(), 3, "two KSKs and the ZSK: {served:?}");
+    let out = dir.join("signed.zone");
+    let o = signet(
+        &conf,
+        &[
+            "sign-zone",
+            "--zone",
+            "example.org",
+            "--in",
+            &zf.to_string_lossy(),
+            "--out",
+            &out.to_string_lossy(),
+        ],
+    );
+    assert!(o.ok(), "{o}");
+    let signed: std::collections::BTreeSet<String> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() > 4 && f[3] == "DNSKEY").then(|| f[4..].concat())
+        })
+        .collect();
+    assert_eq!(
+        signed, served,
+        "sign-zone publishes the server's DNSKEY set"
+    );
     drop(server);
 }
 
