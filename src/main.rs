@@ -85,9 +85,13 @@ enum Cmd {
         /// with its date) from the zone's key state in the state directory, or from scratch.
         #[arg(long)]
         plan: bool,
-        /// With --plan: the horizon, a duration such as 2y or 90d (default 1y).
+        /// With --plan: the horizon, a duration such as 2y or 90d (default 1y; 10y with
+        /// --rollovers).
         #[arg(long, requires = "plan")]
         until: Option<String>,
+        /// With --plan: end the schedule once the N-th retired key is gone from every cache.
+        #[arg(long, requires = "plan")]
+        rollovers: Option<usize>,
         /// With --plan: start at this time (Unix seconds) instead of now.
         #[arg(long, requires = "plan")]
         time: Option<u64>,
@@ -388,6 +392,7 @@ fn main() -> ExitCode {
             zone: Some(zone),
             plan: true,
             until,
+            rollovers,
             time,
             ..
         } => {
@@ -396,6 +401,7 @@ fn main() -> ExitCode {
                 Err(e) => return e,
             };
             let horizon = match until.as_deref().map(signet::config::parse_duration) {
+                None if rollovers.is_some() => plan::MAX_HORIZON,
                 None => plan::DEFAULT_HORIZON,
                 Some(Ok(h)) => h,
                 Some(Err(e)) => {
@@ -404,7 +410,7 @@ fn main() -> ExitCode {
                 }
             };
             let now = time.unwrap_or_else(|| SystemClock.now());
-            match plan::keys_plan(&cfg, &zone, now, horizon) {
+            match plan::keys_plan(&cfg, &zone, now, horizon, rollovers) {
                 Ok(v) => {
                     if conn.json {
                         println!("{v}");

@@ -315,7 +315,50 @@ fn plan_from_scratch_follows_the_policy_timings() {
         "{text}"
     );
 
+    // --rollovers 2: until the second retired key (the second ZSK) is gone from every cache
+    let o = signet(
+        &conf,
+        &[
+            "keys",
+            "example.org",
+            "--plan",
+            "--json",
+            "--time",
+            &T.to_string(),
+            "--rollovers",
+            "2",
+        ],
+    );
+    let r: Value = serde_json::from_str(o.expect_ok().trim()).unwrap();
+    let second_gone = T + 90 * DAY + zone_retire.max(zone_publish) + dnskey_retire;
+    assert_eq!(r["until"], second_gone, "{r}");
+    let last = r["events"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["at"], second_gone);
+    assert_eq!(last["event"], "dnskey-hidden");
+    assert_eq!(last["key"], zsks[1]["tag"]);
+    assert!(r["note"].is_null());
+    let o = signet(
+        &conf,
+        &[
+            "keys",
+            "example.org",
+            "--plan",
+            "--json",
+            "--until",
+            "30d",
+            "--rollovers",
+            "1",
+        ],
+    );
+    let r: Value = serde_json::from_str(o.expect_ok().trim()).unwrap();
+    assert_eq!(r["note"], "only 0 key(s) retire within the horizon", "{r}");
+
     // bad input
+    let o = signet(
+        &conf,
+        &["keys", "example.org", "--plan", "--rollovers", "0"],
+    );
+    assert_eq!(o.code, Some(1), "{o}");
     let o = signet(&conf, &["keys", "example.org", "--plan", "--until", "soon"]);
     assert_eq!(o.code, Some(1), "{o}");
     assert!(o.stderr.contains("--until"), "{o}");

@@ -22,7 +22,7 @@ use crate::config::Config;
 use crate::kasp::{self, fmt_time, ZoneKeyState};
 use crate::zone::keys;
 
-/// Default horizon of the dry run when `--until` is not given: one year.
+/// Default horizon of the dry run when neither `--until` nor `--rollovers` is given: one year.
 pub const DEFAULT_HORIZON: u64 = 365 * 86_400;
 /// Longest horizon accepted: ten years. The simulation steps through every event, and beyond
 /// that the schedule says nothing an operator can act on.
@@ -30,11 +30,19 @@ pub const MAX_HORIZON: u64 = 10 * 365 * 86_400;
 
 /// The dry run of `zone` from `now` for `horizon` seconds, as the JSON document `--json`
 /// prints: `{"zone", "policy", "from", "until", "state", "assumptions", "events": [...],
-/// "keys": [...]}`; each event is `{"at", "time", "event", "what", "key", "algorithm",
+/// "keys": [...]}`. With `rollovers = Some(n)`, the schedule ends when the `n`-th key retired
+/// within the horizon is gone from every cache (a rollover retires one key per role it
+/// replaces; `until` is then that time), or at the horizon if fewer keys retire. Each event is `{"at", "time", "event", "what", "key", "algorithm",
 /// "role"}`, each key `{"tag", "algorithm", "role", "created", "published", "active",
 /// "retired", "ds_submit", "ds_omnipresent", "ds_withdraw", "removed", "purged"}` (dates
 /// within the horizon; `null` when not).
-pub fn keys_plan(cfg: &Config, zone: &str, now: u64, horizon: u64) -> Result<Value, String> {
+pub fn keys_plan(
+    cfg: &Config,
+    zone: &str,
+    now: u64,
+    horizon: u64,
+    rollovers: Option<usize>,
+) -> Result<Value, String> {
     let zcfg = cfg
         .zone(zone)
         .ok_or_else(|| format!("zone {zone} is not in the configuration"))?;
@@ -58,8 +66,36 @@ pub fn keys_plan(cfg: &Config, zone: &str, now: u64, horizon: u64) -> Result<Val
         ),
         Err(e) => return Err(format!("{}: {e}", path.display())),
     };
-    let until = now.saturating_add(horizon);
-    let events = kasp::simulate(&state, policy, now, until);
+    let mut until = now.saturating_add(horizon);
+    let mut events = kasp::simulate(&state, policy, now, until);
+    let mut note = None;
+    if let Some(n) = rollovers {
+        if n == 0 {
+            return Err("--rollovers must be at least 1".into());
+        }
+        let mut retired: Vec<(u64, Option<u64>)> = kasp::key_timelines(&events)
+            .iter()
+            .filter_map(|t| t.retired.map(|r| (r, t.removed)))
+            .collect();
+        retired.sort();
+        match retired.get(n - 1) {
+            Some((_, Some(removed))) => {
+                until = *removed;
+                events.retain(|e| e.at <= until);
+            }
+            Some((_, None)) => {
+                note = Some(format!(
+                    "the {n}th retired key is still in the caches at the horizon"
+                ))
+            }
+            None => {
+                note = Some(format!(
+                    "only {} key(s) retire within the horizon",
+                    retired.len()
+                ))
+            }
+        }
+    }
     let timelines = kasp::key_timelines(&events);
     let ev: Vec<Value> = events
         .iter()
@@ -101,6 +137,7 @@ pub fn keys_plan(cfg: &Config, zone: &str, now: u64, horizon: u64) -> Result<Val
         "until": until,
         "state": source,
         "assumptions": "each version is published at once; the parent publishes the requested DS set at once and checkds sees it within an hour",
+        "note": note,
         "events": ev,
         "keys": ks,
     }))
@@ -122,6 +159,9 @@ pub fn format_plan(v: &Value) -> String {
     );
     let _ = writeln!(out, "  key state: {}", s(v, "state"));
     let _ = writeln!(out, "  assuming: {}", s(v, "assumptions"));
+    if let Some(n) = v.get("note").and_then(Value::as_str) {
+        let _ = writeln!(out, "  note: {n}");
+    }
     let events = v
         .get("events")
         .and_then(Value::as_array)
