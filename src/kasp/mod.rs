@@ -156,7 +156,14 @@
 //! 4. Delete the material of `out.purge` keys, then [`ZoneKeyState::forget`] them.
 //! 5. Sleep until `out.next_event`, a checkds answer (`ds_seen`/`ds_gone` per key), an
 //!    operator command ([`ZoneKeyState::rollover`], `step` with `operator_step`), or a
-//!    policy change — then go to 2. `out.waiting_for` is what `signet status` shows.
+//!    policy change — then go to 2. `out.waiting_for` is what `signet status` shows;
+//!    [`next_transitions`] gives, per key, its next transition with its date (when a timer
+//!    or the lifetime decides it) and what it waits for (`signet keys`).
+//!
+//! A policy change is a new `policy` passed to `step` (the zone task restarts on reload with
+//! the new configuration and its keys.json): a new algorithm, KSK+ZSK ↔ CSK or the built-in
+//! `insecure` policy (no keys) are rollovers like the others. [`simulate`] with
+//! [`key_timelines`] is `signet keys --plan`.
 //!
 //! ## What the tests prove, and what they do not
 //!
