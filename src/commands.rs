@@ -60,16 +60,35 @@ pub fn check(path: &Path) -> ExitCode {
     }
 }
 
-/// `signet ds --offline ZONE`: DS records for the zone's active KSK/CSK keys as the keystore
-/// holds them (creating keys if there are none, like `sign-zone`), one per digest type of the
-/// policy's `cds-digest-types`, with the policy's DNSKEY TTL. Without `--offline`, `signet ds`
-/// asks the running server, which computes them from the DNSKEY RRset it serves
-/// ([`crate::control`]).
+/// `signet ds --offline ZONE`: DS records, one per digest type of the policy's
+/// `cds-digest-types`, with the policy's DNSKEY TTL. When the zone has a key state (the server
+/// manages its keys: `keys.json` in its state directory), for the keys the state wants at the
+/// parent — exactly what the running server's `signet ds` prints; otherwise for the active
+/// KSK/CSK keys as the keystore holds them (creating keys if there are none, like
+/// `sign-zone`). Without `--offline`, `signet ds` asks the running server, which computes them
+/// from the DNSKEY RRset it serves ([`crate::control`]).
 pub fn ds(cfg: &Config, zone: &str) -> Result<Vec<crate::control::DsRecord>, String> {
     let zcfg = cfg
         .zone(zone)
         .ok_or_else(|| format!("zone {zone} is not in the configuration"))?;
     let policy = cfg.policy_for(zcfg);
+    if let Some(st) = crate::zone::offline::load_key_state(cfg, &zcfg.name)? {
+        let tags = crate::zone::service::want_ds(&st);
+        let wanted: Vec<crate::kasp::KeyRef> = st
+            .keys
+            .iter()
+            .filter(|k| tags.contains(&k.key.tag))
+            .map(|k| k.key)
+            .collect();
+        let dnskeys = crate::zone::offline::state_dnskeys(cfg, &zcfg.name, &st, &wanted)?;
+        let origin = Name::parse(&zcfg.name, None)?;
+        return crate::control::ds_records(
+            &origin,
+            u32::try_from(policy.dnskey_ttl).unwrap_or(u32::MAX),
+            &dnskeys,
+            &policy.cds_digest_types,
+        );
+    }
     let now = crate::clock::Clock::now(&crate::clock::SystemClock);
     let zk = keys::ensure_keys(cfg, zcfg, policy, now, false)?;
     let origin = Name::parse(&zcfg.name, None)?;

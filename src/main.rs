@@ -5,13 +5,15 @@
 //! ([`signet::control`]; the path comes from `-c FILE`'s `[server] control`, or `--socket`) and
 //! print what the server reports; `--json` prints the server's answer as it came. They exit 1,
 //! with the reason on stderr, when the server answers with an error or cannot be reached.
-//! `ds --offline` computes the DS from the keystore without a server.
+//! `ds --offline` computes the DS without a server, from the zone's key state (`keys.json`)
+//! when it has one, else from the keystore; `keys ZONE --plan` is the offline dry run of the
+//! zone's policy ([`signet::control::plan`]).
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::Value;
 use signet::clock::{Clock, SystemClock};
 use signet::control::client::{self, Client};
-use signet::control::{format, Request};
+use signet::control::{format, plan, Request};
 use signet::zone::offline::{self, VerifyLevel};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -79,6 +81,20 @@ enum Cmd {
         conn: Conn,
         #[arg(required = true)]
         zone: Option<String>,
+        /// Dry run, offline: print the future schedule of the zone's policy (every key event
+        /// with its date) from the zone's key state in the state directory, or from scratch.
+        #[arg(long)]
+        plan: bool,
+        /// With --plan: the horizon, a duration such as 2y or 90d (default 1y; 10y with
+        /// --rollovers).
+        #[arg(long, requires = "plan")]
+        until: Option<String>,
+        /// With --plan: end the schedule once the N-th retired key is gone from every cache.
+        #[arg(long, requires = "plan")]
+        rollovers: Option<usize>,
+        /// With --plan: start at this time (Unix seconds) instead of now.
+        #[arg(long, requires = "plan")]
+        time: Option<u64>,
     },
     /// The DS records the parent should hold now, from the DNSKEY RRset being served.
     Ds {
@@ -248,7 +264,10 @@ fn load_config(path: &std::path::Path) -> Result<signet::config::Config, ExitCod
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    // the dry run prints its schedule; the state machine's own log lines would repeat it
+    if !matches!(cli.cmd, Cmd::Keys { plan: true, .. }) {
+        init_logging();
+    }
     match cli.cmd {
         Cmd::Check { config } => signet::commands::check(&config),
         Cmd::Serve { config } => {
@@ -364,6 +383,44 @@ fn main() -> ExitCode {
                 }
                 Err(e) => {
                     eprintln!("signet keys import: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Cmd::Keys {
+            conn,
+            zone: Some(zone),
+            plan: true,
+            until,
+            rollovers,
+            time,
+            ..
+        } => {
+            let cfg = match load_config(&conn.config) {
+                Ok(c) => c,
+                Err(e) => return e,
+            };
+            let horizon = match until.as_deref().map(signet::config::parse_duration) {
+                None if rollovers.is_some() => plan::MAX_HORIZON,
+                None => plan::DEFAULT_HORIZON,
+                Some(Ok(h)) => h,
+                Some(Err(e)) => {
+                    eprintln!("signet keys --plan: --until: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let now = time.unwrap_or_else(|| SystemClock.now());
+            match plan::keys_plan(&cfg, &zone, now, horizon, rollovers) {
+                Ok(v) => {
+                    if conn.json {
+                        println!("{v}");
+                    } else {
+                        print!("{}", plan::format_plan(&v));
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("signet keys --plan: {e}");
                     ExitCode::FAILURE
                 }
             }

@@ -83,6 +83,7 @@ fn status_of(zone: &str, serial: u32) -> ZoneStatus {
             active: Some(NOW - 86400),
             retired: None,
             removed: None,
+            ..Default::default()
         }],
         events: vec![
             ScheduledEvent {

@@ -75,23 +75,43 @@
 //! | `manual-mode` | false | key-state transitions wait for `signet step` |
 //!
 //! A policy named `default` always exists: the file's if it defines one, the built-in one
-//! ([`Policy::default`]) otherwise.
+//! ([`Policy::default`]) otherwise. So does `insecure` ([`Policy::insecure`], BIND's
+//! `dnssec-policy insecure`): no keys. A signed zone whose policy becomes `insecure` (on
+//! `signet reload`) goes insecure without breaking validation: every key retires, CDS and
+//! CDNSKEY DELETE (RFC 8078) are published, and once the parent's DS is gone (checkds or
+//! `signet ds-gone`) and out of every cache, the zone is served unsigned; moving it back to a
+//! policy with keys introduces new keys as for a new zone. A file may define
+//! `[policy.insecure]` to change its timings, but its `keys` must be empty; any other policy
+//! needs at least one key.
 //!
 //! Algorithms: `rsasha256` (8), `rsasha512` (10), `ecdsap256sha256` (13), `ecdsap384sha384`
 //! (14), `ed25519` (15), by name or number. `ed448` (16) is refused as not supported (no
 //! implementation in the crypto library); RSASHA1 and older are refused per RFC 8624.
 //!
-//! Checks: every algorithm must have a key that signs the DNSKEY set (ksk or csk) and one that
-//! signs the zone (zsk or csk); a finite lifetime must be longer than a rollover takes (BIND's
-//! rule: publication interval + retire interval from RFC 7583); `signatures-refresh` must be
-//! shorter than each validity; `signatures-jitter` must be shorter than validity − refresh
-//! (otherwise a freshly made signature could already be due for refresh); TTLs must fit in 31
-//! bits (RFC 2181 §8).
+//! Checks (errors unless said otherwise; each names the offending line):
+//! * every algorithm must have a key that signs the DNSKEY set (ksk or csk) and one that signs
+//!   the zone (zsk or csk) — BIND's "algorithm N requires both KSK and ZSK roles"; two keys of
+//!   the same role and algorithm get a warning (BIND's "multiple keys with ZSK role");
+//! * a finite lifetime must be longer than a rollover takes: publication interval + retire
+//!   interval of RFC 7583 ([`Policy::min_lifetime`]; BIND's "key lifetime is shorter than the
+//!   time it takes to do a rollover", computed the same way but summed rather than maxed, so
+//!   a little stricter); a lifetime under [`SHORT_LIFETIME_WARNING`] (30 days) is a warning;
+//! * `signatures-refresh` must be shorter than each validity, and not 0;
+//! * `signatures-refresh` must be at least `max(max-zone-ttl, dnskey-ttl) +
+//!   zone-propagation-delay`: a signature is replaced when `signatures-refresh` of its validity
+//!   remains, and the replaced signature may still reach resolvers until the new version is on
+//!   every secondary and then sit in caches for its TTL — it must not expire there. (This is
+//!   the safety form of "validity ≥ refresh + max TTL + propagation": the time between
+//!   replacement and expiry is what must cover the caches.)
+//! * `signatures-jitter` must be shorter than validity − refresh (otherwise a freshly made
+//!   signature could already be due for refresh; BIND only refuses jitter > validity);
+//! * TTLs must fit in 31 bits (RFC 2181 §8).
 //!
-//! NSEC3 iterations: RFC 9276 §3.1 says 0. Values above 0 are accepted with a warning, above
-//! [`MAX_NSEC3_ITERATIONS`] (100, below BIND 9.18's own cap of 150; RFC 9276 §3.2 lets
-//! validators treat high counts as insecure) they are an error. A non-zero salt gets a warning
-//! too (RFC 9276 §3.1: SHOULD NOT); `salt-length` is at most 255 (RFC 5155 §3.2).
+//! NSEC3: RFC 9276 §3.1 says 0 iterations and no salt. Iterations above 0 are an error, as in
+//! BIND 9.20 ("nsec3 iterations value N not allowed, must be zero"): they cost every validator
+//! and this signer and protect nothing, and validators may treat such zones as insecure
+//! (RFC 9276 §3.2). A non-zero salt gets a warning (RFC 9276 §3.1: SHOULD NOT; BIND accepts
+//! it); `salt-length` is at most 255 (RFC 5155 §3.2).
 //!
 //! ## `[[zone]]`
 //!
@@ -136,6 +156,10 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:5353";
 pub const DEFAULT_STATE_DIR: &str = "state";
 /// Name of the built-in policy, and the default `policy` of a zone.
 pub const DEFAULT_POLICY: &str = "default";
+/// Name of the built-in policy without keys (BIND's `dnssec-policy insecure`): a signed zone
+/// moved to it goes insecure safely (CDS/CDNSKEY DELETE, then unsigned once the parent's DS is
+/// gone from every cache); a zone that starts under it is served unsigned.
+pub const INSECURE_POLICY: &str = "insecure";
 /// Name of the keystore the built-in policy's keys use, and the default `keystore` of a key.
 pub const DEFAULT_KEYSTORE: &str = "files";
 /// Port assumed when a socket address is written as a bare IP.
@@ -143,11 +167,16 @@ pub const DEFAULT_DNS_PORT: u16 = 53;
 /// Shortest TSIG secret accepted, in octets. A short secret can be brute-forced offline from
 /// one captured signed message.
 pub const MIN_TSIG_SECRET_LEN: usize = 16;
-/// Highest NSEC3 iteration count accepted. Each iteration is a hash a validator (and an attacker
-/// asking for non-existent names) makes the signer compute per lookup; RFC 9276 says 0, and
-/// validators may treat zones above small counts as insecure (RFC 9276 §3.2). Values 1..=100
-/// are accepted with a warning.
-pub const MAX_NSEC3_ITERATIONS: u16 = 100;
+/// Highest NSEC3 iteration count accepted: 0, as RFC 9276 §3.1 says and as BIND 9.20 enforces
+/// for `dnssec-policy` ("nsec3 iterations value N not allowed, must be zero"). Each iteration is
+/// a hash a validator (and an attacker asking for non-existent names) makes the signer compute
+/// per lookup, protects nothing, and validators may treat zones with more as insecure or bogus
+/// (RFC 9276 §3.2).
+pub const MAX_NSEC3_ITERATIONS: u16 = 0;
+/// A finite key lifetime shorter than this is accepted with a warning (BIND's "key lifetime is
+/// shorter than 30 days"): keys rolled that often spend most of their life in rollovers, and
+/// every rollover needs the parent or the caches to follow.
+pub const SHORT_LIFETIME_WARNING: u64 = 30 * 86_400;
 /// Longest NSEC3 salt, RFC 5155 §3.2 (one length octet).
 pub const MAX_NSEC3_SALT_LEN: u16 = 255;
 /// Largest TTL, RFC 2181 §8.
@@ -557,6 +586,21 @@ impl Default for Policy {
 }
 
 impl Policy {
+    /// The built-in `insecure` policy: the default timings and no keys (BIND's
+    /// `dnssec-policy insecure`).
+    pub fn insecure() -> Policy {
+        Policy {
+            name: INSECURE_POLICY.to_string(),
+            keys: Vec::new(),
+            ..Policy::default()
+        }
+    }
+
+    /// Whether this policy has no keys: a zone under it goes (or stays) insecure.
+    pub fn is_insecure(&self) -> bool {
+        self.keys.is_empty()
+    }
+
     /// Shortest finite lifetime a key of `role` can have under this policy: the time a rollover
     /// takes, publication interval + retire interval (RFC 7583 §3.2/§3.3; BIND's check).
     pub fn min_lifetime(&self, role: KeyRole) -> u64 {

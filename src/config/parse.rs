@@ -13,8 +13,9 @@ use super::{
     check_algorithm, parse_algorithm, parse_duration, parse_lifetime, AclEntry, Config, KeyRole,
     KeySpec, Keystore, KeystoreBackend, Lifetime, Nsec3Policy, OnUpstreamExpire, PinSource, Policy,
     Problem, Problems, SerialPolicy, Server, TsigAlgorithm, TsigKey, UpdatePolicy, ZoneConfig,
-    ZoneSource, DEFAULT_DNS_PORT, DEFAULT_KEYSTORE, DEFAULT_POLICY, MAX_NSEC3_ITERATIONS,
-    MAX_NSEC3_SALT_LEN, MAX_TTL, MIN_TSIG_SECRET_LEN, UPDATE_TYPES,
+    ZoneSource, DEFAULT_DNS_PORT, DEFAULT_KEYSTORE, DEFAULT_POLICY, INSECURE_POLICY,
+    MAX_NSEC3_ITERATIONS, MAX_NSEC3_SALT_LEN, MAX_TTL, MIN_TSIG_SECRET_LEN, SHORT_LIFETIME_WARNING,
+    UPDATE_TYPES,
 };
 use super::{format_duration, normalise_name};
 
@@ -460,6 +461,9 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Config, Problems> {
     policies
         .entry(DEFAULT_POLICY.to_string())
         .or_insert_with(Policy::default);
+    policies
+        .entry(INSECURE_POLICY.to_string())
+        .or_insert_with(Policy::insecure);
     // Every key name written in [tsig], valid or not: a zone referring to a key whose
     // definition has errors is not also told the key is undefined.
     let tsig_names: BTreeSet<String> = root
@@ -836,10 +840,15 @@ fn parse_policies(
         let Some(t) = ctx.table(v, &place) else {
             continue;
         };
+        let base = if name == INSECURE_POLICY {
+            Policy::insecure()
+        } else {
+            Policy::default()
+        };
         let mut p = Policy {
             name: name.clone(),
             line: Some(ctx.line(&v.span())),
-            ..Policy::default()
+            ..base
         };
         // Value spans of the keys that were given, for cross-field messages.
         let mut spans: BTreeMap<&str, Span> = BTreeMap::new();
@@ -976,6 +985,39 @@ fn validate_policy(
             );
         }
     }
+    if refresh_ok
+        && p.signatures_refresh > 0
+        && p.dnskey_ttl <= MAX_TTL
+        && p.max_zone_ttl <= MAX_TTL
+        && usable(&["max-zone-ttl", "dnskey-ttl", "zone-propagation-delay"])
+    {
+        let (ttl_key, ttl) = if p.dnskey_ttl > p.max_zone_ttl {
+            ("dnskey-ttl", p.dnskey_ttl)
+        } else {
+            ("max-zone-ttl", p.max_zone_ttl)
+        };
+        let need = ttl.saturating_add(p.zone_propagation_delay);
+        if p.signatures_refresh < need {
+            ctx.error(
+                &span_of(
+                    spans,
+                    &["signatures-refresh", ttl_key, "zone-propagation-delay"],
+                    header,
+                ),
+                format!(
+                    "{place}: `signatures-refresh` ({}) must be at least `{ttl_key}` + \
+                     `zone-propagation-delay` ({} + {} = {}): a signature is replaced when \
+                     `signatures-refresh` of its validity remains, and the replaced one may \
+                     still reach resolvers until every secondary has the new version and then \
+                     stay cached for its TTL; it would expire in their caches",
+                    d(p.signatures_refresh),
+                    d(ttl),
+                    d(p.zone_propagation_delay),
+                    d(need)
+                ),
+            );
+        }
+    }
     if refresh_ok {
         let (key, validity) = if p.signatures_validity_dnskey < p.signatures_validity {
             ("signatures-validity-dnskey", p.signatures_validity_dnskey)
@@ -1016,10 +1058,23 @@ fn validate_keys(
     }
     let d = format_duration;
     let keys_span = span_of(spans, &["keys"], header);
-    if p.keys.is_empty() {
+    if p.name == INSECURE_POLICY {
+        if !p.keys.is_empty() {
+            ctx.error(
+                &keys_span,
+                format!(
+                    "{place}: the `insecure` policy takes zones insecure and has no keys; \
+                     remove `keys` or give this policy another name"
+                ),
+            );
+        }
+    } else if p.keys.is_empty() {
         ctx.error(
             &keys_span,
-            format!("{place}: `keys` is empty; a policy needs at least one key (e.g. one csk)"),
+            format!(
+                "{place}: `keys` is empty; a policy needs at least one key (e.g. one csk); \
+                 to take a zone insecure, give it policy = \"insecure\""
+            ),
         );
     }
     let algorithms: BTreeSet<u8> = p.keys.iter().map(|k| k.algorithm).collect();
@@ -1040,6 +1095,24 @@ fn validate_keys(
                 format!("{place}: algorithm {name} ({alg}) has no zsk or csk: the zone would be unsigned with it"),
             );
         }
+        for (what, signs) in [
+            (
+                "signing the DNSKEY set (ksk/csk)",
+                KeyRole::signs_keys as fn(KeyRole) -> bool,
+            ),
+            ("signing the zone (zsk/csk)", KeyRole::signs_zone),
+        ] {
+            let n = of_alg.clone().filter(|k| signs(k.role)).count();
+            if n > 1 {
+                ctx.warn(
+                    &keys_span,
+                    format!(
+                        "{place}: algorithm {name} ({alg}) has {n} keys {what}: each is kept and \
+                         rolled on its own, which multiplies the DNSKEY set and the signatures"
+                    ),
+                );
+            }
+        }
     }
     if !failed.is_empty() {
         // The rollover time depends on every timing parameter.
@@ -1048,11 +1121,22 @@ fn validate_keys(
     for (i, key) in p.keys.iter().enumerate() {
         if let Lifetime::Secs(life) = key.lifetime {
             let min = p.min_lifetime(key.role);
+            let span = key_spans
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| keys_span.clone());
+            if life >= min && life < SHORT_LIFETIME_WARNING {
+                ctx.warn(
+                    &span,
+                    format!(
+                        "{place}: {} lifetime {} is shorter than 30 days: the key spends much of \
+                         its life in rollovers",
+                        key.role,
+                        d(life)
+                    ),
+                );
+            }
             if life < min {
-                let span = key_spans
-                    .get(i)
-                    .cloned()
-                    .unwrap_or_else(|| keys_span.clone());
                 ctx.error(
                     &span,
                     format!(
@@ -1241,20 +1325,13 @@ fn parse_nsec3(ctx: &mut Ctx<'_>, v: &Value<'_>, place: &str) -> Option<Nsec3Pol
                         ctx.error(
                             &fv.span(),
                             format!(
-                                "{place}: nsec3 iterations {i} is not allowed: at most {MAX_NSEC3_ITERATIONS}, and RFC 9276 §3.1 says 0"
+                                "{place}: nsec3 iterations {i} is not allowed: must be 0 (RFC 9276 §3.1; \
+                                 BIND 9.20 refuses it too): extra iterations cost validators and this \
+                                 signer, protect nothing, and validators may treat the zone as insecure"
                             ),
                         );
                     } else {
                         n.iterations = u16::try_from(i).unwrap_or(MAX_NSEC3_ITERATIONS);
-                        if i > 0 {
-                            ctx.warn(
-                                &fv.span(),
-                                format!(
-                                    "{place}: nsec3 iterations {i}: RFC 9276 §3.1 says 0; extra iterations cost \
-                                     validators and this signer, and protect nothing"
-                                ),
-                            );
-                        }
                     }
                 }
             }

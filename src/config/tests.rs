@@ -251,8 +251,9 @@ fn empty_config_has_defaults() {
     assert_eq!(c.server, Server::default());
     assert_eq!(c.server.listen, vec![addr(DEFAULT_LISTEN)]);
     assert_eq!(c.server.control, Path::new("state/control.sock"));
-    assert_eq!(c.policies.len(), 1);
+    assert_eq!(c.policies.len(), 2, "default and insecure");
     assert_eq!(c.policies["default"], Policy::default());
+    assert_eq!(c.policies["insecure"], Policy::insecure());
     assert_eq!(
         c.keystores["files"].backend,
         KeystoreBackend::Files {
@@ -487,7 +488,7 @@ keys = [
             },
         ]
     );
-    assert_eq!(c.policies.len(), 2, "split + built-in default");
+    assert_eq!(c.policies.len(), 3, "split + built-in default and insecure");
 
     one_error(
         "[policy.p]\nkeys = [{ role = \"csk\", algorithm = \"ecdsap256sha256\", keystore = \"hsm\" }]\n",
@@ -583,31 +584,130 @@ fn signature_timing_rules() {
 
 #[test]
 fn nsec3_rules() {
-    let c = ok("[policy.p]\nnsec3 = { iterations = 5, salt-length = 8, opt-out = true }\n");
+    let c = ok("[policy.p]\nnsec3 = { iterations = 0, salt-length = 8, opt-out = true }\n");
     assert_eq!(
         c.policies["p"].nsec3,
         Some(Nsec3Policy {
-            iterations: 5,
+            iterations: 0,
             salt_length: 8,
             opt_out: true
         })
     );
-    assert_eq!(c.warnings.len(), 2, "{:?}", c.warnings);
+    // the salt is accepted with a warning (RFC 9276 §3.1 SHOULD NOT)
+    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
     assert!(c.warnings.iter().all(|w| w.line == Some(2)));
+    assert!(c.warnings[0].to_string().contains("salt-length 8"));
     let c = ok("[policy.p]\nnsec3 = true\n[policy.q]\nnsec3 = false\n");
     assert_eq!(c.policies["p"].nsec3, Some(Nsec3Policy::default()));
     assert_eq!(c.policies["q"].nsec3, None);
     assert!(c.warnings.is_empty());
-    one_error(
-        "[policy.p]\nnsec3 = { iterations = 101 }\n",
-        2,
-        "at most 100",
-    );
+    // BIND 9.20: "nsec3 iterations value N not allowed, must be zero"
+    for n in [1, 5, 101] {
+        one_error(
+            &format!("[policy.p]\nnsec3 = {{ iterations = {n} }}\n"),
+            2,
+            &format!("nsec3 iterations {n} is not allowed: must be 0 (RFC 9276"),
+        );
+    }
     one_error("[policy.p]\nnsec3 = { salt-length = 256 }\n", 2, "0 to 255");
     one_error(
         "[policy.p]\nnsec3 = { salt = \"ab\" }\n",
         2,
         "unknown key `salt`",
+    );
+}
+
+/// Refresh against the caches: a replaced signature must outlive its cached copies.
+#[test]
+fn refresh_must_cover_cached_signatures() {
+    // 1d max-zone-ttl + 5m propagation > 12h refresh
+    one_error(
+        "[policy.p]\nsignatures-refresh = \"12h\"\nsignatures-jitter = \"1h\"\n",
+        2,
+        "`signatures-refresh` (12h) must be at least `max-zone-ttl` + `zone-propagation-delay` (1d + 5m = 1d5m)",
+    );
+    // the message blames the TTL's line when refresh is the default
+    one_error(
+        "[policy.p]\nmax-zone-ttl = \"6d\"\n",
+        2,
+        "must be at least `max-zone-ttl` + `zone-propagation-delay` (6d + 5m",
+    );
+    // a DNSKEY TTL above max-zone-ttl counts too
+    one_error(
+        "[policy.p]\nmax-zone-ttl = \"1h\"\ndnskey-ttl = \"5d\"\n",
+        3,
+        "`dnskey-ttl` + `zone-propagation-delay` (5d + 5m",
+    );
+    // exactly enough is fine
+    let c = ok("[policy.p]\nmax-zone-ttl = \"1h\"\nzone-propagation-delay = \"1h\"\nsignatures-refresh = \"2h\"\nsignatures-jitter = \"1h\"\n");
+    assert_eq!(c.policies["p"].signatures_refresh, 7200);
+    // a broken TTL is reported once, not also as a refresh problem
+    let errs = errors("[policy.p]\nmax-zone-ttl = \"soon\"\n");
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+}
+
+#[test]
+fn lifetime_and_role_warnings() {
+    // 20 days is long enough to roll under these timings, but short: a warning on its line
+    let c = ok("[policy.p]\nkeys = [\n{ role = \"ksk\", algorithm = 13 },\n{ role = \"zsk\", algorithm = 13, lifetime = \"20d\" },\n]\n");
+    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+    assert_eq!(c.warnings[0].line, Some(4));
+    assert!(c.warnings[0].to_string().contains("shorter than 30 days"));
+    // two ZSKs of one algorithm: a warning (BIND: "multiple keys with ZSK role")
+    let c = ok("[policy.p]\nkeys = [{ role = \"ksk\", algorithm = 13 }, { role = \"zsk\", algorithm = 13 }, { role = \"zsk\", algorithm = 13 }]\n");
+    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+    assert!(c.warnings[0]
+        .to_string()
+        .contains("has 2 keys signing the zone"));
+    // a CSK and a ZSK both sign the zone
+    let c = ok("[policy.p]\nkeys = [{ role = \"csk\", algorithm = 15 }, { role = \"zsk\", algorithm = 15 }]\n");
+    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+    // a KSK without a ZSK, and an algorithm mismatch (KSK 13, ZSK 15): each algorithm lacks a role
+    let errs = errors("[policy.p]\nkeys = [{ role = \"ksk\", algorithm = 13 }, { role = \"zsk\", algorithm = 15 }]\n");
+    assert_eq!(errs.len(), 2, "{errs:#?}");
+    assert!(
+        errs[0].1.contains("ecdsap256sha256 (13) has no zsk or csk"),
+        "{errs:#?}"
+    );
+    assert!(
+        errs[1].1.contains("ed25519 (15) has no ksk or csk"),
+        "{errs:#?}"
+    );
+    one_error(
+        "[policy.p]\nkeys = [{ role = \"zsk\", algorithm = \"ed25519\" }]\n",
+        2,
+        "has no ksk or csk",
+    );
+    one_error(
+        "[policy.p]\nkeys = [{ role = \"csk\", algorithm = \"gost\" }]\n",
+        2,
+        "unknown algorithm \"gost\"",
+    );
+}
+
+#[test]
+fn insecure_policy() {
+    // built in, without keys, beside default
+    let c = ok("[[zone]]\nname = \"example.com\"\nfile = \"x\"\npolicy = \"insecure\"\n");
+    let p = c.policy_for(&c.zones[0]);
+    assert_eq!(p.name, INSECURE_POLICY);
+    assert!(p.keys.is_empty() && p.is_insecure());
+    assert!(!c.policies[DEFAULT_POLICY].is_insecure());
+    // the file may tune its timings, not give it keys
+    let c = ok("[policy.insecure]\nparent-ds-ttl = \"2h\"\n");
+    assert!(c.policies[INSECURE_POLICY].keys.is_empty());
+    assert_eq!(c.policies[INSECURE_POLICY].parent_ds_ttl, 7200);
+    ok("[policy.insecure]\nkeys = []\n");
+    one_error(
+        "[policy.insecure]\nkeys = [{ role = \"csk\", algorithm = 13 }]\n",
+        2,
+        "the `insecure` policy takes zones insecure and has no keys",
+    );
+    // any other policy needs keys, and the message says how to go insecure
+    one_error(
+        "[policy.p]\nkeys = []\n",
+        2,
+        "to take a zone insecure, give it policy = \"insecure\"",
     );
 }
 

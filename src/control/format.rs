@@ -256,6 +256,24 @@ pub fn keys(data: &Value) -> String {
         for t in ["created", "published", "active", "retired", "removed"] {
             let _ = writeln!(out, "    {t:<10} {}", opt_when(u(k, t), now));
         }
+        if let Some(t) = u(k, "roll_at") {
+            let _ = writeln!(out, "    {:<10} {}", "rollover", opt_when(Some(t), now));
+        }
+        if let Some(n) = k.get("next").filter(|n| !n.is_null()) {
+            let what = match (s(n, "record"), s(n, "from"), s(n, "to")) {
+                (Some(r), Some(f), Some(t)) => format!("{r} {f} → {t}"),
+                _ => "rollover".to_string(),
+            };
+            let at = u(n, "at")
+                .map(|t| opt_when(Some(t), now))
+                .unwrap_or_else(|| "(no date yet)".into());
+            let _ = writeln!(
+                out,
+                "    {:<10} {what} {at}: waits for {}",
+                "next",
+                s(n, "waits_for").unwrap_or("?")
+            );
+        }
     }
     waiting(&mut out, data, "  ");
     out

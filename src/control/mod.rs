@@ -20,7 +20,7 @@
 //! | `cmd` | `zone` | `data` |
 //! |---|---|---|
 //! | `status` | optional | `{"now", "zones": [ZoneStatus…]}`: every zone, or just the one named |
-//! | `keys` | required | `{"zone", "now", "keys": [KeyStatus…]}` |
+//! | `keys` | required | `{"zone", "now", "keys": [KeyStatus…], "waiting_for"}`; each key with its records' states, goal, timeline and `next` transition |
 //! | `ds` | required | `{"zone", "ds": [{"tag", "algorithm", "digest_type", "digest", "ttl", "record"}…]}` |
 //! | `retransfer`, `resign`, `notify`, `step` | required | `{"zone", "result", "status": ZoneStatus}` |
 //! | `rollover` (+ `"role": "ksk"\|"zsk"\|"csk"`) | required | the same |
@@ -77,6 +77,7 @@
 
 pub mod client;
 pub mod format;
+pub mod plan;
 
 use crate::config::Config;
 use crate::dns::name::Name;

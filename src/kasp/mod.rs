@@ -156,7 +156,14 @@
 //! 4. Delete the material of `out.purge` keys, then [`ZoneKeyState::forget`] them.
 //! 5. Sleep until `out.next_event`, a checkds answer (`ds_seen`/`ds_gone` per key), an
 //!    operator command ([`ZoneKeyState::rollover`], `step` with `operator_step`), or a
-//!    policy change — then go to 2. `out.waiting_for` is what `signet status` shows.
+//!    policy change — then go to 2. `out.waiting_for` is what `signet status` shows;
+//!    [`next_transitions`] gives, per key, its next transition with its date (when a timer
+//!    or the lifetime decides it) and what it waits for (`signet keys`).
+//!
+//! A policy change is a new `policy` passed to `step` (the zone task restarts on reload with
+//! the new configuration and its keys.json): a new algorithm, KSK+ZSK ↔ CSK or the built-in
+//! `insecure` policy (no keys) are rollovers like the others. [`simulate`] with
+//! [`key_timelines`] is `signet keys --plan`.
 //!
 //! ## What the tests prove, and what they do not
 //!
@@ -177,7 +184,9 @@ mod state;
 mod time;
 
 pub use plan::{plan, KeyPlan, CDNSKEY_DELETE_RDATA, CDS_DELETE_RDATA};
-pub use rules::{step, step_with, Change, StepOptions, StepOutcome, Timing};
+pub use rules::{
+    next_transitions, step, step_with, Change, NextTransition, StepOptions, StepOutcome, Timing,
+};
 pub use state::{
     DsNote, Goal, KaspError, KeyEntry, KeyRef, KeyRequest, Record, RecordKind, RecordState,
     ZoneKeyState, STATE_FORMAT,
@@ -185,7 +194,7 @@ pub use state::{
 pub use time::fmt_time;
 
 use crate::config::Policy;
-pub use sim::ScheduleEvent;
+pub use sim::{key_timelines, KeyTimeline, ScheduleEvent};
 
 /// The dry run (`signet keys ZONE --plan`): the future schedule of `policy` for a zone in
 /// `state` (use [`ZoneKeyState::new`] for a zone not signed yet) from `start` until `until`,
@@ -205,10 +214,11 @@ pub fn simulate(
     );
     s.run_until(until);
     if let Some(why) = &s.stopped {
-        s.log.push(ScheduleEvent {
-            at: s.now,
-            what: format!("simulation {why}"),
-        });
+        s.log.push(ScheduleEvent::zone(
+            s.now,
+            "note",
+            format!("simulation {why}"),
+        ));
     }
     s.log
 }

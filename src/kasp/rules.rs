@@ -1128,6 +1128,123 @@ fn purge(
     }
 }
 
+/// The next transition of one key, for `signet keys` / `status`: which record moves where,
+/// when (if a date is known) and what it waits for.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NextTransition {
+    /// `None` for the key's rollover (its lifetime ends: a successor is requested). Shown as
+    /// `DNSKEY`, `KRRSIG`, `ZRRSIG`, `DS`, as `signet keys` shows record kinds.
+    #[serde(serialize_with = "kind_upper")]
+    pub record: Option<RecordKind>,
+    pub from: Option<RecordState>,
+    pub to: Option<RecordState>,
+    /// When it happens: a timer's date, the start of the rollover, or now for a transition
+    /// that is due; `None` while it waits for an event (the parent, publication, `signet
+    /// step`, an old version leaving the caches).
+    pub at: Option<u64>,
+    /// What it waits for, in words.
+    pub waits_for: String,
+}
+
+fn kind_upper<S: serde::Serializer>(k: &Option<RecordKind>, s: S) -> Result<S::Ok, S::Error> {
+    match k {
+        Some(k) => s.serialize_some(k.as_str()),
+        None => s.serialize_none(),
+    }
+}
+
+/// Per key of `state`, its next transition under `policy` at `now` (none for a key at rest
+/// with an unlimited lifetime): the earliest dated one, else the first undated one. Read-only:
+/// the same rules as [`step`], without changing anything.
+pub fn next_transitions(
+    state: &ZoneKeyState,
+    policy: &Policy,
+    now: u64,
+) -> Vec<(KeyRef, NextTransition)> {
+    let timing = Timing::from_policy(policy);
+    let mut out = Vec::new();
+    for (i, k) in state.keys.iter().enumerate() {
+        let mut cands: Vec<NextTransition> = Vec::new();
+        for kind in RecordKind::ALL {
+            let Some(to) = wanted(k, kind) else {
+                continue;
+            };
+            let from = k.state(kind);
+            let mk = |at: Option<u64>, waits_for: String| NextTransition {
+                record: Some(kind),
+                from: Some(from),
+                to: Some(to),
+                at,
+                waits_for,
+            };
+            if !is_voluntary(to) {
+                let c = match due_time(k, kind, to, &timing) {
+                    Some(due) => mk(
+                        Some(due.max(now)),
+                        format!("the timer {}", Timing::formula(kind, to)),
+                    ),
+                    None if kind == RecordKind::Ds && to == RecordState::Omnipresent => mk(
+                        None,
+                        format!(
+                            "the DS to appear at the parent (checkds, or `signet ds-seen --key {}`)",
+                            k.key.tag
+                        ),
+                    ),
+                    None if kind == RecordKind::Ds => mk(
+                        None,
+                        format!(
+                            "the DS to be removed from the parent (checkds, or `signet ds-gone --key {}`)",
+                            k.key.tag
+                        ),
+                    ),
+                    None => mk(
+                        None,
+                        "the zone task to publish the signed version with the new key state"
+                            .to_string(),
+                    ),
+                };
+                cands.push(c);
+                continue;
+            }
+            if let Err(why) = approval(state, i, kind, to) {
+                cands.push(mk(None, why));
+                continue;
+            }
+            match safety(state, i, kind, to, now, &timing) {
+                Err(why) => cands.push(mk(None, format!("held back: {why}"))),
+                Ok(()) if policy.manual_mode && !zone_untouched(state) => {
+                    cands.push(mk(None, "`signet step` (manual-mode)".to_string()))
+                }
+                Ok(()) => cands.push(mk(Some(now), "nothing: due now".to_string())),
+            }
+        }
+        if cands.is_empty() && k.goal == Goal::Omnipresent && k.successor.is_none() {
+            if let Some(roll) = k.roll_at() {
+                cands.push(NextTransition {
+                    record: None,
+                    from: None,
+                    to: None,
+                    at: Some(roll.saturating_sub(timing.lead).max(now)),
+                    waits_for: format!(
+                        "the end of its lifetime at {} (a successor is introduced a publication interval before)",
+                        fmt_time(roll)
+                    ),
+                });
+            }
+        }
+        let best = cands
+            .iter()
+            .filter(|c| c.at.is_some())
+            .min_by_key(|c| c.at)
+            .or_else(|| cands.first())
+            .cloned();
+        if let Some(b) = best {
+            out.push((k.key, b));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,12 +9,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use serde::Serialize;
+
 use crate::config::Policy;
 use crate::keystore::KeyRole;
 
 use super::glitch::{self, DnskeyVersion, History};
 use super::plan::plan;
-use super::rules::{step_with, StepOptions, StepOutcome};
+use super::rules::{step_with, Change, StepOptions, StepOutcome};
 use super::state::{KaspError, KeyRef, RecordKind, RecordState, ZoneKeyState};
 use super::time::fmt_time;
 
@@ -75,11 +77,141 @@ impl Default for SimOptions {
     }
 }
 
-/// One line of a schedule.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One line of a schedule: when, what (for people), and, for an event of one key, the key,
+/// its role and a stable event name (for `--json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ScheduleEvent {
     pub at: u64,
     pub what: String,
+    /// The key the event is about, if any.
+    pub key: Option<KeyRef>,
+    pub role: Option<KeyRole>,
+    /// `created`, `retired`, `purged`, or `RECORD-STATE` for a record's transition
+    /// (`dnskey-rumoured` = DNSKEY published, `krrsig-rumoured` / `zrrsig-rumoured` = starts
+    /// signing, `ds-rumoured` = DS submitted to the parent (CDS), `ds-unretentive` = DS
+    /// withdrawal requested, `dnskey-hidden` = gone from every cache, …); `parent`, `checkds`,
+    /// `operator`, `policy`, `note` for events of the zone.
+    pub event: String,
+}
+
+impl ScheduleEvent {
+    /// An event of the zone, not of one key.
+    pub fn zone(at: u64, event: &str, what: String) -> ScheduleEvent {
+        ScheduleEvent {
+            at,
+            what,
+            key: None,
+            role: None,
+            event: event.to_string(),
+        }
+    }
+
+    /// The event of a [`Change`] made by `step`.
+    pub fn of_change(at: u64, c: &Change) -> ScheduleEvent {
+        let (key, role, event) = match c {
+            Change::Record {
+                key,
+                role,
+                record,
+                to,
+                ..
+            } => (
+                *key,
+                *role,
+                format!(
+                    "{}-{}",
+                    record.as_str().to_ascii_lowercase(),
+                    to.as_str().to_ascii_lowercase()
+                ),
+            ),
+            Change::Retired { key, role, .. } => (*key, *role, "retired".to_string()),
+        };
+        ScheduleEvent {
+            at,
+            what: c.to_string(),
+            key: Some(key),
+            role: Some(role),
+            event,
+        }
+    }
+}
+
+/// What a dry run says about one key: the dates of its milestones within the horizon (`None`:
+/// not within it, or before the start for a key that exists already — see the key state).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct KeyTimeline {
+    pub key: KeyRef,
+    pub role: Option<KeyRole>,
+    /// Registered (generated) in the dry run.
+    pub created: Option<u64>,
+    /// DNSKEY first published.
+    pub published: Option<u64>,
+    /// First signature (DNSKEY RRset or zone) published.
+    pub active: Option<u64>,
+    /// Goal set to hidden (replaced, or no longer in the policy).
+    pub retired: Option<u64>,
+    /// CDS published for it: the DS is asked of the parent.
+    pub ds_submit: Option<u64>,
+    /// The DS counts as in every resolver's cache.
+    pub ds_omnipresent: Option<u64>,
+    /// CDS withdrawn: the DS removal is asked of the parent.
+    pub ds_withdraw: Option<u64>,
+    /// Every record of the retired key gone from every cache.
+    pub removed: Option<u64>,
+    /// Deleted after `purge-keys`.
+    pub purged: Option<u64>,
+}
+
+/// Per key, the milestones of a schedule, in order of first appearance.
+pub fn key_timelines(events: &[ScheduleEvent]) -> Vec<KeyTimeline> {
+    let mut out: Vec<KeyTimeline> = Vec::new();
+    for e in events {
+        let Some(key) = e.key else {
+            continue;
+        };
+        let i = match out.iter().position(|t| t.key == key) {
+            Some(i) => i,
+            None => {
+                out.push(KeyTimeline {
+                    key,
+                    ..KeyTimeline::default()
+                });
+                out.len() - 1
+            }
+        };
+        let t = &mut out[i];
+        if t.role.is_none() {
+            t.role = e.role;
+        }
+        let first = |slot: &mut Option<u64>| {
+            if slot.is_none() {
+                *slot = Some(e.at);
+            }
+        };
+        match e.event.as_str() {
+            "created" => first(&mut t.created),
+            "dnskey-rumoured" => first(&mut t.published),
+            "krrsig-rumoured" | "zrrsig-rumoured" => first(&mut t.active),
+            "retired" => first(&mut t.retired),
+            "ds-rumoured" => first(&mut t.ds_submit),
+            "ds-omnipresent" => first(&mut t.ds_omnipresent),
+            "ds-unretentive" => first(&mut t.ds_withdraw),
+            "purged" => first(&mut t.purged),
+            _ => {}
+        }
+    }
+    // removal: the last record of a retired key reaching hidden
+    for t in &mut out {
+        if t.retired.is_none() {
+            continue;
+        }
+        t.removed = events
+            .iter()
+            .filter(|e| e.key == Some(t.key) && e.event.ends_with("-hidden"))
+            .map(|e| e.at)
+            .max();
+    }
+    out
 }
 
 impl fmt::Display for ScheduleEvent {
@@ -175,8 +307,18 @@ impl Simulation {
         }
     }
 
-    fn note(&mut self, what: String) {
-        self.log.push(ScheduleEvent { at: self.now, what });
+    fn note(&mut self, event: &str, what: String) {
+        self.log.push(ScheduleEvent::zone(self.now, event, what));
+    }
+
+    fn note_key(&mut self, key: KeyRef, role: KeyRole, event: &str, what: String) {
+        self.log.push(ScheduleEvent {
+            at: self.now,
+            what,
+            key: Some(key),
+            role: Some(role),
+            event: event.to_string(),
+        });
     }
 
     /// Runs every event up to and including `until`; the clock ends at `until`.
@@ -216,7 +358,7 @@ impl Simulation {
                 self.pending_parent = None;
                 self.parent_ds = ds.clone();
                 self.history.publish_ds(now, ds.clone());
-                self.note(format!("parent: DS set now {}", keys(&ds)));
+                self.note("parent", format!("parent: DS set now {}", keys(&ds)));
             }
         }
         if self.next_poll.is_some_and(|t| t <= now) {
@@ -240,7 +382,7 @@ impl Simulation {
         let mut opts = self.opts.step;
         opts.operator_step = operator;
         if operator {
-            self.note("operator: signet step".into());
+            self.note("operator", "operator: signet step".into());
         }
         let mut out;
         let mut rounds = 0;
@@ -257,10 +399,7 @@ impl Simulation {
             }
             out = step_with(&mut self.state, &self.policy, self.now, &opts);
             for c in &out.changes {
-                self.log.push(ScheduleEvent {
-                    at: self.now,
-                    what: c.to_string(),
-                });
+                self.log.push(ScheduleEvent::of_change(self.now, c));
             }
             if out.new_keys_needed.is_empty() {
                 break;
@@ -275,19 +414,32 @@ impl Simulation {
                     };
                     match self.state.add_key(&req, key, self.now) {
                         Ok(()) => {
-                            self.note(format!(
-                                "new {} key {key} ({}){}",
+                            self.note_key(
+                                key,
                                 req.role,
-                                req.reason,
-                                req.successor_of
-                                    .map(|p| format!(", successor of {}", p.tag))
-                                    .unwrap_or_default()
-                            ));
+                                "created",
+                                format!(
+                                    "new {} key {key} ({}){}",
+                                    req.role,
+                                    req.reason,
+                                    req.successor_of
+                                        .map(|p| format!(", successor of {}", p.tag))
+                                        .unwrap_or_default()
+                                ),
+                            );
+                            if let Some(p) = req.successor_of {
+                                self.note_key(
+                                    p,
+                                    req.role,
+                                    "retired",
+                                    format!("key {p} {}: retired (successor {key})", req.role),
+                                );
+                            }
                             break;
                         }
                         Err(KaspError::TagInUse(_)) => continue,
                         Err(e) => {
-                            self.note(format!("cannot add key: {e}"));
+                            self.note("note", format!("cannot add key: {e}"));
                             break;
                         }
                     }
@@ -297,8 +449,12 @@ impl Simulation {
             opts.operator_step = false;
         }
         for k in out.purge.clone() {
+            let role = self.state.key(k).map(|e| e.role);
             if self.state.forget(k).is_ok() {
-                self.note(format!("key {k} purged"));
+                match role {
+                    Some(role) => self.note_key(k, role, "purged", format!("key {k} purged")),
+                    None => self.note("note", format!("key {k} purged")),
+                }
             }
         }
         if out.republish {
@@ -352,7 +508,7 @@ impl Simulation {
                     if self.opts.parent.delay == 0 {
                         self.parent_ds = t.clone();
                         self.history.publish_ds(self.now, t.clone());
-                        self.note(format!("parent: DS set now {}", keys(&t)));
+                        self.note("parent", format!("parent: DS set now {}", keys(&t)));
                         self.pending_parent = None;
                     } else {
                         self.pending_parent = Some((at, t));
@@ -377,7 +533,10 @@ impl Simulation {
     fn checkds(&mut self) {
         if self.reported.as_ref() != Some(&self.parent_ds) {
             self.reported = Some(self.parent_ds.clone());
-            self.note(format!("checkds: the parent has {}", keys(&self.parent_ds)));
+            self.note(
+                "checkds",
+                format!("checkds: the parent has {}", keys(&self.parent_ds)),
+            );
         }
         let ds_keys: Vec<KeyRef> = self
             .state
@@ -395,7 +554,7 @@ impl Simulation {
             if let Ok(n) = r {
                 let repeated = self.notes.get(&k) == Some(&n.message);
                 if n.unexpected && !repeated {
-                    self.note(format!("checkds: {}", n.message));
+                    self.note("checkds", format!("checkds: {}", n.message));
                 }
                 self.notes.insert(k, n.message);
             }
@@ -405,7 +564,7 @@ impl Simulation {
     /// `signet rollover --role`, now.
     pub fn rollover(&mut self, role: KeyRole) -> Result<Vec<KeyRef>, KaspError> {
         let r = self.state.rollover(role, self.now)?;
-        self.note(format!("operator: rollover of the {role} keys"));
+        self.note("operator", format!("operator: rollover of the {role} keys"));
         self.tick(false);
         Ok(r)
     }
@@ -417,16 +576,19 @@ impl Simulation {
 
     /// A new policy (reload), applied now.
     pub fn set_policy(&mut self, policy: Policy) {
-        self.note(format!(
-            "policy changed: {} key(s): {}",
-            policy.keys.len(),
-            policy
-                .keys
-                .iter()
-                .map(|k| format!("{} alg {}", k.role, k.algorithm))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
+        self.note(
+            "policy",
+            format!(
+                "policy changed: {} key(s): {}",
+                policy.keys.len(),
+                policy
+                    .keys
+                    .iter()
+                    .map(|k| format!("{} alg {}", k.role, k.algorithm))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
         self.policy = policy;
         self.tick(false);
     }
@@ -439,7 +601,10 @@ impl Simulation {
         self.cds_target = Some(want.clone());
         self.parent_ds = want.clone();
         self.history.publish_ds(self.now, want.clone());
-        self.note(format!("parent: DS set now {} (fixed)", keys(&want)));
+        self.note(
+            "parent",
+            format!("parent: DS set now {} (fixed)", keys(&want)),
+        );
         self.tick(false);
     }
 
@@ -465,4 +630,108 @@ fn keys(s: &BTreeSet<KeyRef>) -> String {
     }
     let v: Vec<String> = s.iter().map(|k| k.tag.to_string()).collect();
     format!("{{{}}}", v.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{KeyRole as CfgRole, KeySpec, Lifetime};
+    use crate::kasp::{next_transitions, Timing};
+
+    const DAY: u64 = 86_400;
+    const START: u64 = 1_800_000_000;
+
+    fn policy() -> Policy {
+        let spec = |role, lifetime| KeySpec {
+            role,
+            algorithm: 13,
+            lifetime,
+            keystore: "files".into(),
+        };
+        Policy {
+            keys: vec![
+                spec(CfgRole::Ksk, Lifetime::Unlimited),
+                spec(CfgRole::Zsk, Lifetime::Secs(30 * DAY)),
+            ],
+            ..Policy::default()
+        }
+    }
+
+    #[test]
+    fn timelines_of_a_zsk_rollover() {
+        let p = policy();
+        let t = Timing::from_policy(&p);
+        let mut s = Simulation::new(p, START, SimOptions::default());
+        s.run_until(START + 40 * DAY);
+        let tl = key_timelines(&s.log);
+        let zsks: Vec<&KeyTimeline> = tl.iter().filter(|k| k.role == Some(KeyRole::Zsk)).collect();
+        assert_eq!(zsks.len(), 2, "{tl:#?}");
+        let (old, new) = (zsks[0], zsks[1]);
+        assert_eq!(old.created, Some(START));
+        assert_eq!(old.retired, Some(START + 30 * DAY - t.lead));
+        assert_eq!(new.created, old.retired);
+        assert_eq!(new.active, Some(START + 30 * DAY));
+        // the old DNSKEY leaves once its signatures left and the new ones reached the caches
+        assert_eq!(
+            old.removed,
+            Some(START + 30 * DAY + t.zone_retire.max(t.zone_publish) + t.dnskey_retire)
+        );
+        assert_eq!(new.retired, None);
+        assert_eq!(new.removed, None);
+        // record transitions are named RECORD-STATE, with their key and role
+        let e = s
+            .log
+            .iter()
+            .find(|e| e.key == Some(new.key) && e.event == "zrrsig-rumoured")
+            .expect("the new ZSK starts signing");
+        assert_eq!(e.at, START + 30 * DAY);
+        assert_eq!(e.role, Some(KeyRole::Zsk));
+        assert!(s.log.iter().any(|e| e.event == "parent" && e.key.is_none()));
+    }
+
+    #[test]
+    fn next_transitions_name_dates_and_waits() {
+        let p = policy();
+        let t = Timing::from_policy(&p);
+        let mut s = Simulation::new(p.clone(), START, SimOptions::default());
+        // a fresh zone: every record rumoured, DNSKEY timers running
+        s.run_until(START);
+        let next = next_transitions(&s.state, &p, START);
+        assert_eq!(next.len(), 2, "{next:#?}");
+        for (_, n) in &next {
+            assert_eq!(n.to, Some(RecordState::Omnipresent));
+            assert_eq!(n.at, Some(START + t.dnskey_publish), "{n:?}");
+            assert!(n.waits_for.contains("publish-safety"), "{n:?}");
+        }
+        // at rest: the ZSK's next event is its rollover, the KSK (unlimited) has none
+        s.run_until(START + 5 * DAY);
+        let next = next_transitions(&s.state, &p, s.now);
+        assert_eq!(next.len(), 1, "{next:#?}");
+        let (k, n) = &next[0];
+        assert_eq!(s.state.key(*k).map(|e| e.role), Some(KeyRole::Zsk));
+        assert_eq!(n.record, None);
+        assert_eq!(n.at, Some(START + 30 * DAY - t.lead));
+        // the DS requested but never seen: no date, the parent is named
+        let mut s2 = Simulation::from_state(
+            ZoneKeyState::new(),
+            p.clone(),
+            START,
+            SimOptions {
+                parent: super::ParentModel {
+                    delay: 365 * DAY,
+                    ..Default::default()
+                },
+                ..SimOptions::default()
+            },
+        );
+        s2.run_until(START + 2 * DAY);
+        let next = next_transitions(&s2.state, &p, s2.now);
+        let (_, n) = next
+            .iter()
+            .find(|(k, _)| s2.state.key(*k).map(|e| e.role) == Some(KeyRole::Ksk))
+            .expect("the KSK waits");
+        assert_eq!(n.record, Some(RecordKind::Ds));
+        assert_eq!(n.at, None);
+        assert!(n.waits_for.contains("ds-seen --key"), "{n:?}");
+    }
 }

@@ -708,7 +708,36 @@ pub fn plan_keys(
             publish: publish || signs_keys || signs_zone,
         });
     }
+    cover_forced_algorithms(&mut out);
     Ok(out)
+}
+
+/// A DNSKEY published only because its key still signs (see `plan_keys`) brings its algorithm
+/// into the DNSKEY RRset, and RFC 4035 §2.2 then wants that algorithm to sign both the DNSKEY
+/// RRset and the zone — which the plan may no longer have (the end of an algorithm rollover:
+/// the old DNSKEYs are withdrawn before the old zone signatures, RFC 6781 §4.1.4, and the
+/// old KSK stops signing with its DNSKEY). For such an algorithm, its published keys also sign
+/// what it lacks. Extra signatures by published keys only add ways to validate; the key state
+/// machine's model (what caches may hold) is unaffected.
+fn cover_forced_algorithms(keys: &mut [ActiveKey]) {
+    let algs: Vec<u8> = keys
+        .iter()
+        .filter(|k| k.publish)
+        .map(|k| k.key.algorithm())
+        .collect();
+    for alg in algs {
+        let of = |k: &ActiveKey| k.publish && k.key.algorithm() == alg;
+        if !keys.iter().any(|k| of(k) && k.signs_keys) {
+            for k in keys.iter_mut().filter(|k| of(k)) {
+                k.signs_keys = true;
+            }
+        }
+        if !keys.iter().any(|k| of(k) && k.signs_zone) {
+            for k in keys.iter_mut().filter(|k| of(k)) {
+                k.signs_zone = true;
+            }
+        }
+    }
 }
 
 /// Deletes the material of a key the state machine purges (then [`ZoneKeyState::forget`] it).

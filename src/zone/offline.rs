@@ -1,5 +1,11 @@
 //! `signet sign-zone`: one-shot signing of a zone file with the zone's policy and keystore, like
 //! `dnssec-signzone` or `kzonesign`.
+//!
+//! Key selection: when the zone has a key state (`keys.json` in its state directory, written by
+//! `signet serve`), the keys and their uses are those of its plan — what the running server
+//! signs with (CDS/CDNSKEY are not added: the server adds them); otherwise the pre-KASP
+//! selection, the newest usable key per policy entry, created if missing.
+//! [`load_key_state`] and [`state_dnskeys`] serve `signet ds --offline` the same way.
 
 use super::keys;
 use crate::config::Config;
@@ -61,7 +67,25 @@ pub fn sign_zone_file(
             stripped.join(", ")
         ));
     }
-    let zk = keys::ensure_keys(cfg, zcfg, policy, now, true).map_err(|e| vec![e])?;
+    // the zone's key state when the server keeps one (the same keys, with the same roles, as
+    // the running server signs with); else the pre-KASP selection, creating keys if missing
+    let active = match load_key_state(cfg, &zcfg.name).map_err(|e| vec![e])? {
+        Some(st) => {
+            let plan = crate::kasp::plan(&st);
+            if plan.unsigned {
+                return Err(vec![format!(
+                    "zone {}: its key state (keys.json) has no key in use: the zone is served unsigned",
+                    zcfg.name
+                )]);
+            }
+            keys::plan_keys(cfg, &zcfg.name, &st, &plan).map_err(|e| vec![e])?
+        }
+        None => {
+            keys::ensure_keys(cfg, zcfg, policy, now, true)
+                .map_err(|e| vec![e])?
+                .active
+        }
+    };
     let salt_len = policy.nsec3.as_ref().map(|n| n.salt_length).unwrap_or(0);
     let salt =
         keys::nsec3_salt(&keys::zone_state_dir(cfg, &zcfg.name), salt_len).map_err(|e| vec![e])?;
@@ -71,7 +95,7 @@ pub fn sign_zone_file(
         params.validity,
         policy.signatures_refresh.min(u32::MAX as u64) as u32,
     );
-    let signed = signer::sign_zone_owned(zone, &zk.active, &params, now)
+    let signed = signer::sign_zone_owned(zone, &active, &params, now)
         .map_err(|e| vec![format!("zone {}: {e}", zcfg.name)])?;
     tracing::debug!(elapsed = ?t0.elapsed(), "signed");
     let every = match level {
@@ -95,6 +119,58 @@ pub fn sign_zone_file(
         serial: signed.serial().unwrap_or(0),
         warnings,
     })
+}
+
+/// The zone's key state (`keys.json` in its state directory), if it has one: what the running
+/// server signs with and asks the parent for. `None` for a zone the server never managed; a
+/// state file that cannot be read is an error (guessing could print a wrong DS).
+pub fn load_key_state(
+    cfg: &Config,
+    zone: &str,
+) -> Result<Option<crate::kasp::ZoneKeyState>, String> {
+    let path = keys::zone_state_dir(cfg, zone).join(keys::KEY_STATE_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => crate::kasp::ZoneKeyState::from_json(&text)
+            .map(Some)
+            .map_err(|e| format!("zone {zone}: {}: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("zone {zone}: {}: {e}", path.display())),
+    }
+}
+
+/// The DNSKEY RDATA of `wanted` keys of the zone's key state, from the keystores the state
+/// names (public parts only: no private key is loaded).
+pub fn state_dnskeys(
+    cfg: &Config,
+    zone: &str,
+    state: &crate::kasp::ZoneKeyState,
+    wanted: &[crate::kasp::KeyRef],
+) -> Result<Vec<Vec<u8>>, String> {
+    let mut out = Vec::new();
+    let mut listed: Vec<(String, Vec<crate::keystore::StoredKey>)> = Vec::new();
+    for k in wanted {
+        let entry = state
+            .key(*k)
+            .ok_or_else(|| format!("zone {zone}: key {k} is not in the key state"))?;
+        let idx = match listed.iter().position(|(n, _)| *n == entry.keystore) {
+            Some(i) => i,
+            None => {
+                let ks = keys::open_keystore(cfg, &entry.keystore)?;
+                let l = ks
+                    .list(zone)
+                    .map_err(|e| format!("zone {zone}: keystore {}: {e}", entry.keystore))?;
+                listed.push((entry.keystore.clone(), l));
+                listed.len() - 1
+            }
+        };
+        let (name, l) = &listed[idx];
+        let stored = l
+            .iter()
+            .find(|s| s.algorithm == k.algorithm && s.tag() == k.tag)
+            .ok_or_else(|| format!("zone {zone}: key {k} is missing from keystore {name}"))?;
+        out.push(stored.dnskey_rdata());
+    }
+    Ok(out)
 }
 
 /// Writes a zone file via a temporary file, fsync and rename, so a reader never sees half.

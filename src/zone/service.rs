@@ -40,7 +40,7 @@
 use super::data::{soa_field, Zone};
 use super::keys;
 use super::status::{
-    KeyStatus, Registry, ScheduledEvent, ZoneCmd, ZoneCmdKind, ZoneHandle, ZoneStatus,
+    KeyStatus, RecordStatus, Registry, ScheduledEvent, ZoneCmd, ZoneCmdKind, ZoneHandle, ZoneStatus,
 };
 use crate::auth::Keyring;
 use crate::clock::{Clock, SystemClock};
@@ -231,10 +231,16 @@ pub struct ZoneTask {
 
 /// The tags of the keys whose DS the parent should hold now ([`kasp::KeyPlan::want_ds`]); for
 /// a zone that has not asked for its first DS yet (its keys are still being introduced), the
-/// DS it is going to ask for: the KSK/CSK in service.
-fn want_ds(st: &ZoneKeyState) -> Vec<u16> {
+/// DS it is going to ask for: the KSK/CSK in service. Not for a zone that did ask and is
+/// withdrawing a DS (a KSK rollover before the old DS was ever seen at the parent): the new
+/// KSK's DS is not safe at the parent before its DNSKEY is in every cache, and the CDS will ask
+/// for it when it is.
+pub fn want_ds(st: &ZoneKeyState) -> Vec<u16> {
     let want: Vec<u16> = kasp::plan(st).want_ds.iter().map(|k| k.tag).collect();
-    if !want.is_empty() || st.insecure {
+    let asked_before = st.keys.iter().any(|k| {
+        k.ds_seen.is_some() || k.state(kasp::RecordKind::Ds) == kasp::RecordState::Unretentive
+    });
+    if !want.is_empty() || st.insecure || asked_before {
         return want;
     }
     st.keys
@@ -1299,6 +1305,7 @@ impl ZoneTask {
         let Some(st) = &self.kstate else {
             return Vec::new();
         };
+        let mut next = kasp::next_transitions(st, self.policy(), self.clock.now());
         st.keys
             .iter()
             .map(|k| {
@@ -1310,6 +1317,10 @@ impl ZoneTask {
                     .kinds()
                     .map(|kind| format!("{kind} {}", k.state(kind)))
                     .collect();
+                let n = next
+                    .iter()
+                    .position(|(key, _)| *key == k.key)
+                    .map(|i| next.swap_remove(i).1);
                 KeyStatus {
                     tag: k.key.tag,
                     role: k.role.to_string(),
@@ -1321,6 +1332,27 @@ impl ZoneTask {
                     active: k.active,
                     retired: k.retired,
                     removed: k.removed,
+                    goal: match k.goal {
+                        kasp::Goal::Omnipresent => "omnipresent".into(),
+                        kasp::Goal::Hidden => "hidden".into(),
+                    },
+                    records: k
+                        .kinds()
+                        .filter_map(|kind| {
+                            k.record(kind).map(|r| RecordStatus {
+                                record: kind.to_string(),
+                                state: r.state.to_string(),
+                                since: r.since,
+                            })
+                        })
+                        .collect(),
+                    ds_seen: k.ds_seen,
+                    ds_gone: k.ds_gone,
+                    lifetime: k.lifetime,
+                    roll_at: k.roll_at(),
+                    predecessor: k.predecessor.map(|p| p.tag),
+                    successor: k.successor.map(|p| p.tag),
+                    next: n,
                 }
             })
             .collect()

@@ -25,6 +25,35 @@ pub struct KeyStatus {
     pub active: Option<u64>,
     pub retired: Option<u64>,
     pub removed: Option<u64>,
+    /// `omnipresent` (in use or being introduced) or `hidden` (retiring).
+    #[serde(default)]
+    pub goal: String,
+    /// Per record kind the key has (DNSKEY, KRRSIG, ZRRSIG, DS): its state and since when.
+    #[serde(default)]
+    pub records: Vec<RecordStatus>,
+    /// The parent was last seen with / without this key's DS since (checkds, `ds-seen`,
+    /// `ds-gone`).
+    pub ds_seen: Option<u64>,
+    pub ds_gone: Option<u64>,
+    /// Lifetime from the policy (seconds); `None` is unlimited.
+    pub lifetime: Option<u64>,
+    /// When the lifetime ends (or `signet rollover` asked for a successor).
+    pub roll_at: Option<u64>,
+    pub predecessor: Option<u16>,
+    pub successor: Option<u16>,
+    /// The key's next transition: record, states, date (if known) and what it waits for.
+    pub next: Option<crate::kasp::NextTransition>,
+}
+
+/// One record kind of a key, as `signet keys` shows it.
+#[derive(Serialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecordStatus {
+    /// `DNSKEY`, `KRRSIG`, `ZRRSIG` or `DS`.
+    pub record: String,
+    /// `hidden`, `rumoured`, `omnipresent` or `unretentive`.
+    pub state: String,
+    /// Since when.
+    pub since: u64,
 }
 
 /// One scheduled event of a zone (Knot's per-zone events; `signet status` prints them).
