@@ -1634,7 +1634,7 @@ fn parse_update(
 ) -> Option<UpdatePolicy> {
     let t = ctx.table(v, "`update`")?;
     let mut keys = None;
-    let mut types: Option<Vec<u16>> = Some(UPDATE_TYPES.iter().map(|(_, n)| *n).collect());
+    let mut types: Option<Vec<u16>> = Some(super::DEFAULT_UPDATE_TYPES.to_vec());
     for (fk, fv) in ordered(t) {
         let key = fk.get_ref().as_ref();
         match key {

@@ -3,5 +3,6 @@
 pub mod data;
 pub mod keys;
 pub mod offline;
+pub mod overlay;
 pub mod service;
 pub mod status;

@@ -61,6 +61,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 
+#[path = "multisigner.rs"]
+mod multisigner;
+
 /// Zone file changes arrive as bursts of inotify events (an editor's write + rename gives
 /// several): wait this long after the last one before reloading.
 pub const FILE_DEBOUNCE: Duration = Duration::from_millis(400);
@@ -223,6 +226,10 @@ pub struct ZoneTask {
     key_waiting: Vec<String>,
     /// Why the last key event failed.
     key_error: Option<String>,
+    /// The multi-signer overlay (injected apex records), or why it cannot be read.
+    overlay: Result<super::overlay::Overlay, String>,
+    /// UPDATEs for this zone, when it has `update` (taken by [`zone_task`]).
+    update_rx: Option<mpsc::Receiver<crate::publisher::update::UpdateJob>>,
 }
 
 /// The tags of the keys whose DS the parent should hold now ([`kasp::KeyPlan::want_ds`]); for
@@ -409,6 +416,8 @@ impl ZoneTask {
             key_event_at: Some(0),
             key_waiting: Vec::new(),
             key_error: None,
+            overlay: Ok(Default::default()),
+            update_rx: None,
         };
         Ok((t, status_rx))
     }
@@ -457,6 +466,7 @@ impl ZoneTask {
                 tracing::error!(zone = %self.zone.name, error = %e, "cannot open the journal; serving without IXFR history")
             }
         }
+        self.update_rx = self.start_updates();
         self.restore();
         self.report();
     }
@@ -950,11 +960,13 @@ impl ZoneTask {
         let previous = if full { None } else { self.current.clone() };
         let journal = self.journal.clone();
         let kstate = self.kstate.clone();
+        let overlay = self.overlay_for_signing();
         let result = tokio::task::spawn_blocking(
             move || -> Result<(Zone, ZoneKeyState, StepOutcome), String> {
+                let overlay = overlay?;
                 let (kst, out, _) = manage_keys(&cfg, &zcfg, &policy, &dir, kstate, None, now)?;
                 let plan = kasp::plan(&kst);
-                let active = if plan.unsigned {
+                let mut active = if plan.unsigned {
                     Vec::new()
                 } else {
                     keys::plan_keys(&cfg, &zcfg.name, &kst, &plan)?
@@ -974,6 +986,8 @@ impl ZoneTask {
                 } else {
                     put_cds(&mut unsigned, &plan, &active, &policy, params.dnskey_ttl)
                         .map_err(|e| format!("zone {}: {e}", zcfg.name))?;
+                    // multi-signer: foreign DNSKEYs, injected CDS/CDNSKEY/NS/CSYNC
+                    overlay.merge(&mut unsigned, &mut active, params.dnskey_ttl);
                     match prev {
                     Some(p) => {
                         // renew what expires within refresh + one batch window, so that
@@ -1220,7 +1234,7 @@ impl ZoneTask {
                 .as_ref()
                 .and_then(|s| earliest_expiry(&s.zone, now)),
             next_resign: self.resign_at(),
-            keys: self.key_status(),
+            keys: [self.key_status(), self.foreign_key_status()].concat(),
             events: self.schedule(),
             waiting_for: self.key_waiting.clone(),
             want_ds: self.kstate.as_ref().map(want_ds),
@@ -1305,6 +1319,7 @@ impl ZoneTask {
 pub async fn zone_task(mut t: ZoneTask, mut rx: mpsc::Receiver<ZoneCmd>) {
     t.start();
     t.tick().await;
+    let mut updates = t.update_rx.take();
     loop {
         let now = t.clock.now();
         let wait = t
@@ -1335,8 +1350,22 @@ pub async fn zone_task(mut t: ZoneTask, mut rx: mpsc::Receiver<ZoneCmd>) {
                     }
                 }
             },
+            job = next_update(&mut updates) => match job {
+                Some(job) => t.update(job).await,
+                None => updates = None,
+            },
             _ = tokio::time::sleep(Duration::from_secs(wait)) => t.tick().await,
         }
+    }
+}
+
+/// The next UPDATE for a zone task; never ready when the zone takes none.
+async fn next_update(
+    rx: &mut Option<mpsc::Receiver<crate::publisher::update::UpdateJob>>,
+) -> Option<crate::publisher::update::UpdateJob> {
+    match rx {
+        Some(r) => r.recv().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -1495,6 +1524,7 @@ impl Zones {
                     if let Ok(o) = Name::parse(&name, None) {
                         publisher.withdraw(&o);
                         publisher.set_notify_policy(&o, None);
+                        publisher.set_update_route(&o, None);
                     }
                 }
             }
