@@ -134,6 +134,14 @@ fn update_refusals_injection_and_survival() {
     let ed = format!("256 3 15 {}", data_encoding::BASE64.encode(&[7u8; 32]));
     nsupdate(s.port, ZONE, Some(&ctl), &[add("DNSKEY", &ed)])
         .assert_failed("REFUSED", "other algorithm");
+    let other = foreign_key(&tmp.join("foreign"), ZONE, true);
+    nsupdate(
+        s.port,
+        ZONE,
+        Some(&ctl),
+        &[add("CDS", &fk.ds), add("CDNSKEY", &other.dnskey)],
+    )
+    .assert_failed("REFUSED", "CDS and CDNSKEY disagree");
     assert_eq!(
         soa_serial(s.port, ZONE),
         Some(s0),
@@ -174,6 +182,30 @@ fn update_refusals_injection_and_survival() {
     );
     again.assert_ok("repeat");
     assert_eq!(soa_serial(s.port, ZONE), Some(s1));
+    // the controller's reads: TSIG-signed queries over TCP, answered signed
+    for rtype in ["DNSKEY", "CDS", "CDNSKEY", "NS", "CSYNC"] {
+        let out = dig(&[
+            "@127.0.0.1",
+            "-p",
+            &s.port.to_string(),
+            "+tcp",
+            "+norec",
+            "-y",
+            &ctl.dig_arg(),
+            ZONE,
+            rtype,
+        ]);
+        assert!(
+            out.contains("status: NOERROR")
+                && out.contains("ctl.\t\t\t0\tANY\tTSIG")
+                && !out.contains("tsig verify failure")
+                && !out.contains("Couldn't verify"),
+            "{rtype} over TCP with TSIG:\n{out}"
+        );
+        if rtype == "DNSKEY" {
+            assert!(out.replace(' ', "").contains(&fz.dnskey.replace(' ', "")), "{out}");
+        }
+    }
     let keys = s.ctl(&["keys", ZONE, "--json"]);
     assert!(keys.ok(), "{keys}");
     assert!(

@@ -22,7 +22,7 @@
 //! | prerequisite "name in use" / "name not in use" unmet | NXDOMAIN / YXDOMAIN |
 //! | prerequisite "RRset exists" (either form) / "RRset does not exist" unmet | NXRRSET / YXRRSET |
 //! | update of a name other than the apex, or of a type not in `update.types` | REFUSED |
-//! | foreign DNSKEY: not a zone key, protocol ≠ 3, an algorithm signet does not sign with, a key tag equal to another key's, above [`MAX_FOREIGN_KEYS`]; overlay above [`MAX_INJECTED_RECORDS`] | REFUSED |
+//! | foreign DNSKEY: not a zone key, protocol ≠ 3, an algorithm signet does not sign with, a key tag equal to another key's, above [`MAX_FOREIGN_KEYS`]; overlay above [`MAX_INJECTED_RECORDS`]; an injected CDS without its CDNSKEY or the reverse (when both RRsets exist) | REFUSED |
 //! | too many UPDATEs queued for the zone, zone not loaded yet, signing or storing failed | SERVFAIL |
 //! | applied, stored and published (or nothing to change) | NOERROR |
 //!
@@ -374,6 +374,7 @@ pub fn evaluate(
             }
         }
     }
+    check_cds_consistency(apex, overlay, &out, cx.served)?;
     let foreign = out.foreign_keys().count();
     if foreign > MAX_FOREIGN_KEYS {
         return refuse(format!(
@@ -426,6 +427,71 @@ fn check_foreign_key(rd: &[u8], out: &Overlay, cx: &EvalContext<'_>) -> Result<(
         return refuse(format!(
             "DNSKEY key tag {tag} collides with another foreign key"
         ));
+    }
+    Ok(())
+}
+
+/// After the update, the CDS and CDNSKEY RRsets (signet's own united with the injected ones)
+/// must describe the same keys when both exist: every CDS matches a CDNSKEY (same key tag and
+/// algorithm, and the digest of that key) and every CDNSKEY has a CDS. A parent that reads
+/// both and finds them disagreeing ignores both (RFC 7344 §4, RFC 8078 §3). Only the injected
+/// records are checked: signet's own are made consistent by construction. RFC 8078 DELETE
+/// records are left aside.
+fn check_cds_consistency(
+    apex: &Name,
+    old: &Overlay,
+    new: &Overlay,
+    served: &Zone,
+) -> Result<(), UpdateOutcome> {
+    let node = served.nodes.get(apex);
+    let own = |rt: u16| -> Vec<Vec<u8>> {
+        node.and_then(|n| n.get(rt))
+            .map(|s| {
+                s.rdatas
+                    .iter()
+                    .filter(|r| !old.contains(rt, r))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut cds = own(t::CDS);
+    cds.extend(new.of_type(t::CDS).map(|r| r.wire()));
+    let mut cdnskey = own(t::CDNSKEY);
+    cdnskey.extend(new.of_type(t::CDNSKEY).map(|r| r.wire()));
+    let is_delete = |rd: &[u8]| rd.get(2) == Some(&0) || rd.len() < 5;
+    cds.retain(|r| !is_delete(r));
+    cdnskey.retain(|r| !is_delete(r));
+    if cds.is_empty() || cdnskey.is_empty() {
+        return Ok(());
+    }
+    let owner = apex.canonical_wire();
+    let matches = |ds: &[u8], key: &[u8]| {
+        ds.len() > 4 && crate::keystore::ds_rdata(&owner, key, ds[3]).is_some_and(|want| want == ds)
+    };
+    for r in new.of_type(t::CDS) {
+        let ds = r.wire();
+        if !is_delete(&ds) && !cdnskey.iter().any(|k| matches(&ds, k)) {
+            return Err(UpdateOutcome::new(
+                rcode::REFUSED,
+                format!(
+                    "CDS {} matches no CDNSKEY: CDS and CDNSKEY must agree (send both together)",
+                    r.text
+                ),
+            ));
+        }
+    }
+    for r in new.of_type(t::CDNSKEY) {
+        let key = r.wire();
+        if !is_delete(&key) && !cds.iter().any(|ds| matches(ds, &key)) {
+            return Err(UpdateOutcome::new(
+                rcode::REFUSED,
+                format!(
+                    "CDNSKEY {} has no CDS: CDS and CDNSKEY must agree (send both together)",
+                    r.text
+                ),
+            ));
+        }
     }
     Ok(())
 }
@@ -732,6 +798,40 @@ mod tests {
         assert!(none.is_empty() && ch.len() == 1);
         let j = job(vec![], vec![rec("example.", t::ANY, class::ANY, 0, vec![])]);
         assert!(run(&j, &full).unwrap().0.is_empty());
+    }
+
+    #[test]
+    fn cds_and_cdnskey_must_agree() {
+        let apex = name("example.");
+        let ksk = key(257, 5);
+        let ds = crate::keystore::ds_rdata(&apex.canonical_wire(), &ksk, 2).unwrap();
+        let o = Overlay::default();
+        // CDS alone: nothing to disagree with
+        let j = job(
+            vec![],
+            vec![rec("example.", t::CDS, class::IN, 60, ds.clone())],
+        );
+        let (with_cds, _) = run(&j, &o).unwrap();
+        // then a CDNSKEY of another key: refused
+        let j = job(
+            vec![],
+            vec![rec("example.", t::CDNSKEY, class::IN, 60, key(257, 6))],
+        );
+        assert_eq!(rc(run(&j, &with_cds)), rcode::REFUSED);
+        // the matching CDNSKEY: accepted; both together: accepted
+        let j = job(
+            vec![],
+            vec![rec("example.", t::CDNSKEY, class::IN, 60, ksk.clone())],
+        );
+        assert_eq!(rc(run(&j, &with_cds)), rcode::NOERROR);
+        let j = job(
+            vec![],
+            vec![
+                rec("example.", t::CDS, class::IN, 60, ds),
+                rec("example.", t::CDNSKEY, class::IN, 60, ksk),
+            ],
+        );
+        assert_eq!(rc(run(&j, &o)), rcode::NOERROR);
     }
 
     #[test]
