@@ -203,7 +203,10 @@ fn update_refusals_injection_and_survival() {
             "{rtype} over TCP with TSIG:\n{out}"
         );
         if rtype == "DNSKEY" {
-            assert!(out.replace(' ', "").contains(&fz.dnskey.replace(' ', "")), "{out}");
+            assert!(
+                out.replace(' ', "").contains(&fz.dnskey.replace(' ', "")),
+                "{out}"
+            );
         }
     }
     let keys = s.ctl(&["keys", ZONE, "--json"]);
@@ -281,4 +284,130 @@ fn update_refusals_injection_and_survival() {
     verify_axfr(s.port, ZONE, &xfr, &tmp.join("after-delete.zone"), false);
     let keys = s.ctl(&["keys", ZONE, "--json"]);
     assert!(!keys.stdout.contains("\"foreign\""), "{}", keys.stdout);
+}
+
+/// A burst of UPDATEs (sent at once over UDP, more than `UPDATE_QUEUE`) while a client keeps
+/// querying: every UPDATE gets an answer (NOERROR, or SERVFAIL when the zone's queue is full),
+/// queries keep being answered quickly, and the served CSYNC RRset holds exactly the records of
+/// the UPDATEs answered NOERROR (all or nothing, none lost, none applied behind a SERVFAIL).
+#[test]
+fn update_burst_does_not_starve_queries() {
+    use signet::dns::message::{opcode, Header, MessageWriter, Section};
+    use signet::dns::name::Name;
+    use std::net::UdpSocket;
+    use std::time::{Duration, Instant};
+    require!("dig");
+    const N: u16 = 48;
+    let tmp = TempDir::new("ms-burst");
+    let ctl = TsigKey::generate("ctl");
+    let zf = tmp.write("zone.db", zone_text(1, ""));
+    let port = free_port();
+    let s = Signet::start(
+        &tmp,
+        "signet",
+        port,
+        ZONE,
+        &[&ctl],
+        &format!(
+            "file = \"{}\"\nupdate = {{ keys = [\"ctl\"], types = [\"CSYNC\"] }}\n",
+            zf.display()
+        ),
+    );
+    s.serial_change(ZONE, None);
+    let key = signet::auth::Key::new(
+        Name::parse("ctl.", None).unwrap(),
+        signet::config::TsigAlgorithm::HmacSha256,
+        &data_encoding::BASE64.decode(ctl.secret.as_bytes()).unwrap(),
+    );
+    let origin = Name::parse(&format!("{ZONE}."), None).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let msgs: Vec<Vec<u8>> = (1..=N)
+        .map(|i| {
+            let mut h = Header { id: i, flags: 0 };
+            h.set_opcode(opcode::UPDATE);
+            let mut w = MessageWriter::new(h, 65535);
+            w.question(&origin, 6, 1).unwrap();
+            // CSYNC serial i, flags 0, type bitmap {A}
+            let mut rd = u32::from(i).to_be_bytes().to_vec();
+            rd.extend_from_slice(&[0, 0, 0, 1, 0x40]);
+            w.record(Section::Authority, &origin, 62, 1, 60, &rd)
+                .unwrap();
+            let mut m = w.finish();
+            signet::auth::tsig::sign_request(&mut m, &key, now);
+            m
+        })
+        .collect();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let querier = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+            sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+            let origin = Name::parse(&format!("{ZONE}."), None).unwrap();
+            let (mut asked, mut worst, mut lost) = (0u32, Duration::ZERO, 0u32);
+            let mut buf = [0u8; 4096];
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let q = signet::dns::message::build_query(asked as u16, 0, &origin, 6, None);
+                let t = Instant::now();
+                sock.send_to(&q, ("127.0.0.1", port)).unwrap();
+                match sock.recv(&mut buf) {
+                    Ok(_) => worst = worst.max(t.elapsed()),
+                    Err(_) => lost += 1,
+                }
+                asked += 1;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            (asked, worst, lost)
+        })
+    };
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for m in &msgs {
+        sock.send_to(m, ("127.0.0.1", port)).unwrap();
+    }
+    sock.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut answers = std::collections::BTreeMap::new();
+    let mut buf = [0u8; 4096];
+    while answers.len() < N as usize {
+        let n = sock
+            .recv(&mut buf)
+            .unwrap_or_else(|e| panic!("{} of {N} UPDATEs answered: {e}", answers.len()));
+        let m = signet::dns::message::Message::parse(&buf[..n]).unwrap();
+        assert!(m.tsig.is_some(), "answer not TSIG-signed");
+        answers.insert(m.header.id, m.rcode());
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (asked, worst, lost) = querier.join().unwrap();
+    let ok: Vec<u16> = answers
+        .iter()
+        .filter(|(_, rc)| **rc == 0)
+        .map(|(id, _)| *id)
+        .collect();
+    let busy = answers.values().filter(|rc| **rc == 2).count();
+    assert!(
+        answers.values().all(|rc| *rc == 0 || *rc == 2),
+        "{answers:?}"
+    );
+    assert!(ok.len() >= 8, "too few UPDATEs applied: {answers:?}");
+    let mut served: Vec<u16> = rrset(port, ZONE, "CSYNC")
+        .iter()
+        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+        .collect();
+    served.sort();
+    assert_eq!(
+        served, ok,
+        "served CSYNC serials vs UPDATEs answered NOERROR"
+    );
+    assert_eq!(lost, 0, "queries lost during the burst");
+    assert!(
+        worst < Duration::from_millis(500),
+        "slowest query during the burst: {worst:?}"
+    );
+    eprintln!(
+        "{N} UPDATEs: {} applied, {busy} SERVFAIL (queue full); {asked} queries meanwhile, slowest {worst:?}",
+        ok.len()
+    );
 }
