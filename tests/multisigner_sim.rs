@@ -37,11 +37,16 @@ struct Sim {
     versions: usize,
     /// The foreign DNSKEY every version must carry (once injected).
     foreign: Option<Vec<u8>>,
+    ctl: TsigKey,
 }
 
 impl Sim {
     fn new() -> Sim {
-        let dir = TempDir::new("ms-sim");
+        Sim::with("ms-sim", "ed25519", "")
+    }
+
+    fn with(label: &str, alg: &str, update_extra: &str) -> Sim {
+        let dir = TempDir::new(label);
         let port = free_port();
         let mut zone = String::from(
             "$TTL 300\n@ SOA ns1 hostmaster 1 3600 600 604800 300\n@ NS ns1\nns1 A 192.0.2.1\n",
@@ -54,7 +59,7 @@ impl Sim {
         let conf = dir.write(
             "signet.toml",
             format!(
-                "[server]\nlisten = [\"127.0.0.1:{port}\"]\nstate-dir = \"{}\"\n{}\n[keystore.files]\nbackend = \"files\"\ndirectory = \"{}\"\n[policy.p]\nkeys = [{{ role = \"ksk\", algorithm = \"ed25519\", lifetime = \"unlimited\" }}, {{ role = \"zsk\", algorithm = \"ed25519\", lifetime = \"30d\" }}]\ndnskey-ttl = \"300s\"\nmax-zone-ttl = \"300s\"\npublish-safety = \"60s\"\nretire-safety = \"60s\"\nzone-propagation-delay = \"60s\"\nparent-ds-ttl = \"600s\"\nparent-propagation-delay = \"60s\"\npurge-keys = \"1d\"\n[[zone]]\nname = \"{ZONE}\"\npolicy = \"p\"\nfile = \"{}\"\nupdate = {{ keys = [\"ctl\"] }}\n",
+                "[server]\nlisten = [\"127.0.0.1:{port}\"]\nstate-dir = \"{}\"\n{}\n[keystore.files]\nbackend = \"files\"\ndirectory = \"{}\"\n[policy.p]\nkeys = [{{ role = \"ksk\", algorithm = \"{alg}\", lifetime = \"unlimited\" }}, {{ role = \"zsk\", algorithm = \"{alg}\", lifetime = \"30d\" }}]\ndnskey-ttl = \"300s\"\nmax-zone-ttl = \"300s\"\npublish-safety = \"60s\"\nretire-safety = \"60s\"\nzone-propagation-delay = \"60s\"\nparent-ds-ttl = \"600s\"\nparent-propagation-delay = \"60s\"\npurge-keys = \"1d\"\n[[zone]]\nname = \"{ZONE}\"\npolicy = \"p\"\nfile = \"{}\"\nupdate = {{ keys = [\"ctl\"]{update_extra} }}\n",
                 dir.join("state").display(),
                 ctl.signet_toml(),
                 dir.join("keys").display(),
@@ -77,6 +82,7 @@ impl Sim {
             last_serial: None,
             versions: 0,
             foreign: None,
+            ctl,
         }
     }
 
@@ -209,7 +215,7 @@ impl Sim {
                 break;
             }
             guard += 1;
-            assert!(guard < 5000, "stuck: {:?}", self.task.schedule());
+            assert!(guard < 20000, "stuck: {:?}", self.task.schedule());
             self.clock.set(next.max(self.clock.now()));
             self.task.tick().await;
         }
@@ -306,4 +312,179 @@ fn foreign_key_survives_seventy_days_of_own_rollovers_and_a_restart() {
         assert!(!s.apex().0.contains(&foreign));
         assert!(!s.task.status().keys.iter().any(|k| k.role == "foreign"));
     });
+}
+
+/// knotd signing the same zone as the other provider (`dnskey-management: incremental`), with
+/// UPDATE allowed for `ctl`: the peer a rollover waits for.
+fn knot_peer(tmp: &TempDir, ctl: &TsigKey) -> (Proc, u16) {
+    let port = free_port();
+    let dir = tmp.subdir("knot-peer");
+    mkdir(&dir.join("db"));
+    write_file(
+        &dir.join("zone"),
+        format!("$TTL 300\n$ORIGIN {ZONE}.\n@ SOA ns1 hostmaster 1 3600 600 604800 300\n@ NS ns1\nns1 A 192.0.2.1\n"),
+    );
+    let d = dir.display();
+    let conf = dir.join("knot.conf");
+    write_file(
+        &conf,
+        format!(
+            "server:\n    rundir: \"{d}\"\n    listen: 127.0.0.1@{port}\n    background-workers: 1\n    udp-workers: 1\n    tcp-workers: 1\nlog:\n  - target: stderr\n    any: info\ndatabase:\n    storage: \"{d}/db\"\ncontrol:\n    listen: \"{d}/knot.sock\"\nkey:\n  - id: {kn}\n    algorithm: {ka}\n    secret: {ks}\nacl:\n  - id: upd\n    address: 127.0.0.0/8\n    key: {kn}\n    action: update\npolicy:\n  - id: ms\n    algorithm: ecdsap256sha256\n    nsec3: off\n    dnskey-ttl: 300\n    zone-max-ttl: 300\n    dnskey-management: incremental\n    delete-delay: 1d\ntemplate:\n  - id: default\n    storage: \"{d}\"\n    zonefile-sync: -1\n    zonefile-load: difference-no-serial\n    journal-content: all\nzone:\n  - domain: {ZONE}\n    file: zone\n    dnssec-signing: on\n    dnssec-policy: ms\n    acl: upd\n",
+            kn = ctl.name,
+            ka = ctl.algorithm,
+            ks = ctl.secret,
+        ),
+    );
+    let mut cmd = std::process::Command::new(bin("knotd"));
+    cmd.arg("-c").arg(&conf);
+    let proc = Proc::spawn("knot-peer", cmd, &dir);
+    proc.wait_for_log("server started", START_TIMEOUT)
+        .unwrap_or_else(|e| panic!("knotd peer: {e}"));
+    assert!(wait_until(START_TIMEOUT, || peer_tags(port).len() >= 2));
+    (proc, port)
+}
+
+/// Key tags in the peer's DNSKEY RRset.
+fn peer_tags(port: u16) -> BTreeSet<u16> {
+    dig(&[
+        "@127.0.0.1",
+        "-p",
+        &port.to_string(),
+        "+tcp",
+        "+short",
+        ZONE,
+        "DNSKEY",
+    ])
+    .lines()
+    .filter_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.len() > 3).then(|| {
+            let pk = data_encoding::BASE64
+                .decode(f[3..].concat().as_bytes())
+                .ok()?;
+            Some(key_tag(&dnskey_rdata(
+                f[0].parse().ok()?,
+                f[2].parse().ok()?,
+                &pk,
+            )))
+        })?
+    })
+    .collect()
+}
+
+fn presentation(rd: &[u8]) -> String {
+    format!(
+        "{} {} {} {}",
+        u16::from_be_bytes([rd[0], rd[1]]),
+        rd[2],
+        rd[3],
+        data_encoding::BASE64.encode(&rd[4..])
+    )
+}
+
+/// Issue 7 point 4: with `update.peers`, signet's own new ZSK is published but does not sign
+/// until the other signer (a real knotd) publishes it too, plus the DNSKEY TTL wait; the
+/// status says what it waits for. At every version, every key that signs the zone is in the
+/// peer's DNSKEY RRset, so a resolver holding the peer's DNSKEY set validates signet's answers.
+#[test]
+fn own_zsk_rollover_waits_for_the_other_signer() {
+    require!("kzonecheck", "knotd", "nsupdate", "dig");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let tmp = TempDir::new("ms-peer-knot");
+        let ctl = TsigKey::generate("ctl");
+        let (_knot, kport) = knot_peer(&tmp, &ctl);
+        let mut s = Sim::with(
+            "ms-peer",
+            "ecdsap256sha256",
+            &format!(", peers = [\"127.0.0.1:{kport}\"]"),
+        );
+        s.ctl = ctl.clone();
+        s.task.tick().await;
+        let t0 = s.clock.now();
+        s.run_until(t0 + DAY).await;
+        let (keys0, _, zs0, _) = s.apex();
+        // the controller: our ZSK into the peer
+        let zsk0 = keys0.iter().find(|k| zsk_flags(k) == 256).unwrap().clone();
+        nsupdate_peer(kport, &ctl, &zsk0);
+        // walk through the lifetime end; the successor is published but held
+        let mut now = t0 + DAY;
+        let mut successor = None;
+        while now < t0 + 31 * DAY {
+            now += 3600;
+            s.run_until(now).await;
+            assert_peer_has_signers(&s, kport);
+            let (keys, _, zs, _) = s.apex();
+            if let Some(k) = keys.iter().find(|k| zsk_flags(k) == 256 && **k != zsk0) {
+                successor.get_or_insert(k.clone());
+                assert_eq!(zs, zs0, "the new ZSK signs before the peer publishes it");
+            }
+        }
+        let successor = successor.expect("no successor ZSK published by day 31");
+        let st = s.task.status();
+        assert!(
+            st.waiting_for.iter().any(|w| w.contains("other signers")),
+            "{:?}",
+            st.waiting_for
+        );
+        // the controller copies the new ZSK; after the peer's TTL wait it signs
+        nsupdate_peer(kport, &ctl, &successor);
+        let seen_at = s.clock.now();
+        let mut signed_at = None;
+        while now < seen_at + 3 * 3600 {
+            now += 300;
+            s.run_until(now).await;
+            assert_peer_has_signers(&s, kport);
+            if s.apex().2.contains(&key_tag(&successor)) {
+                signed_at.get_or_insert(s.clock.now());
+            }
+        }
+        let signed_at = signed_at.expect("the new ZSK never signed after the peer published it");
+        assert!(
+            signed_at >= seen_at + 300 + 60 + 60,
+            "signed {}s after the peer published it: less than its DNSKEY TTL wait",
+            signed_at - seen_at
+        );
+        eprintln!(
+            "{} versions; new ZSK signs {}s after the peer published it",
+            s.versions,
+            signed_at - seen_at
+        );
+    });
+}
+
+fn nsupdate_peer(port: u16, ctl: &TsigKey, dnskey: &[u8]) {
+    let script = format!(
+        "server 127.0.0.1 {port}\nzone {ZONE}.\nupdate add {ZONE}. 300 IN DNSKEY {}\nsend\n",
+        presentation(dnskey)
+    );
+    let f = std::env::temp_dir().join(format!(
+        "signet-peer-{}-{}",
+        std::process::id(),
+        free_port()
+    ));
+    write_file(&f, script);
+    let out = run_tool(
+        "nsupdate",
+        &[
+            "-y".to_string(),
+            ctl.dig_arg(),
+            f.to_string_lossy().into_owned(),
+        ],
+    );
+    let _ = std::fs::remove_file(&f);
+    assert!(out.ok(), "nsupdate to knotd: {out}");
+    let tag = key_tag(dnskey);
+    assert!(wait_until(std::time::Duration::from_secs(10), || {
+        peer_tags(port).contains(&tag)
+    }));
+}
+
+fn assert_peer_has_signers(s: &Sim, kport: u16) {
+    let (_, _, zs, _) = s.apex();
+    let peer = peer_tags(kport);
+    assert!(
+        zs.is_subset(&peer),
+        "a key signs the zone that the peer does not publish: {zs:?} vs {peer:?}"
+    );
 }

@@ -678,6 +678,9 @@ pub struct UpdatePolicy {
     pub keys: Vec<String>,
     /// RR type numbers, a subset of [`UPDATE_TYPES`].
     pub types: Vec<u16>,
+    /// The other signers of the zone (RFC 8901): a new ZSK of signet's own starts signing only
+    /// once all of them publish it in their DNSKEY RRsets (plus the DNSKEY TTL). Empty: no wait.
+    pub peers: Vec<SocketAddr>,
 }
 
 /// `[[zone]]`.

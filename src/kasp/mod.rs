@@ -177,7 +177,9 @@ mod state;
 mod time;
 
 pub use plan::{plan, KeyPlan, CDNSKEY_DELETE_RDATA, CDS_DELETE_RDATA};
-pub use rules::{step, step_with, Change, StepOptions, StepOutcome, Timing};
+pub use rules::{
+    step, step_held, step_with, Change, StepOptions, StepOutcome, Timing, ZoneSigningHold,
+};
 pub use state::{
     DsNote, Goal, KaspError, KeyEntry, KeyRef, KeyRequest, Record, RecordKind, RecordState,
     ZoneKeyState, STATE_FORMAT,

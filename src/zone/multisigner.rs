@@ -160,3 +160,161 @@ impl ZoneTask {
             .collect()
     }
 }
+
+/// How often a rollover held for the other signers asks them again.
+pub const PEER_POLL_INTERVAL: u64 = 60;
+
+/// A peer signer that does not answer a DNSKEY query within this long counts as not
+/// publishing anything (the hold stays): a dead peer must not let a new ZSK sign unseen.
+pub const PEER_QUERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// What the other signers publish of signet's own keys (issue 7 point 4): for each of our
+/// keys (tag, algorithm), when it was first seen in the DNSKEY RRset of **every** peer. Kept in
+/// memory: after a restart the wait starts again, which is only longer, never unsafe.
+#[derive(Debug, Clone, Default)]
+pub struct PeerState {
+    seen: std::collections::BTreeMap<(u16, u8), u64>,
+    /// Why the last poll failed for some peer, if it did.
+    errors: Vec<String>,
+}
+
+/// The hold handed to [`crate::kasp::step_held`]: a new zone-signing key may sign once every
+/// peer has published it for `wait` seconds (their DNSKEY TTL plus propagation: a resolver may
+/// hold a peer's older DNSKEY RRset that long).
+#[derive(Debug, Clone)]
+pub struct PeerHold {
+    pub seen: std::collections::BTreeMap<(u16, u8), u64>,
+    pub peers: usize,
+    pub wait: u64,
+    pub now: u64,
+}
+
+impl PeerHold {
+    pub fn reason(&self, k: &crate::kasp::KeyEntry) -> Option<String> {
+        match self.seen.get(&(k.key.tag, k.key.algorithm)) {
+            Some(t) if t + self.wait <= self.now => None,
+            Some(t) => Some(format!(
+                "published by all {} other signers since {}, waits until {} (dnskey-ttl + zone-propagation-delay + publish-safety)",
+                self.peers,
+                crate::kasp::fmt_time(*t),
+                crate::kasp::fmt_time(t + self.wait)
+            )),
+            None => Some(format!(
+                "waits for the {} other signers (update.peers) to publish it in their DNSKEY RRsets",
+                self.peers
+            )),
+        }
+    }
+}
+
+/// The (tag, algorithm) of every DNSKEY `peer` serves for `zone`, by a TCP query.
+async fn peer_dnskeys(
+    peer: std::net::SocketAddr,
+    zone: &Name,
+) -> Result<std::collections::BTreeSet<(u16, u8)>, String> {
+    use crate::dns::message::{build_query, opcode, Message};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let work = async {
+        let mut s = tokio::net::TcpStream::connect(peer)
+            .await
+            .map_err(|e| e.to_string())?;
+        let id = (std::process::id() as u16) ^ 0x5a5a;
+        let q = build_query(id, opcode::QUERY, zone, t::DNSKEY, None);
+        let mut frame = (q.len() as u16).to_be_bytes().to_vec();
+        frame.extend_from_slice(&q);
+        s.write_all(&frame).await.map_err(|e| e.to_string())?;
+        let mut len = [0u8; 2];
+        s.read_exact(&mut len).await.map_err(|e| e.to_string())?;
+        let mut buf = vec![0u8; u16::from_be_bytes(len) as usize];
+        s.read_exact(&mut buf).await.map_err(|e| e.to_string())?;
+        let m = Message::parse(&buf).map_err(|e| e.to_string())?;
+        if m.header.id != id || m.rcode() != rcode::NOERROR {
+            return Err(format!(
+                "answer {} (id {})",
+                rcode::name(m.rcode()),
+                m.header.id
+            ));
+        }
+        Ok(m.answers
+            .iter()
+            .filter(|r| r.rtype == t::DNSKEY && &r.owner == zone && r.rdata.len() > 4)
+            .map(|r| (crate::keystore::key_tag(&r.rdata), r.rdata[3]))
+            .collect())
+    };
+    tokio::time::timeout(PEER_QUERY_TIMEOUT, work)
+        .await
+        .map_err(|_| "no answer".to_string())?
+}
+
+impl ZoneTask {
+    /// With `update.peers`: asks every peer for its DNSKEY RRset and returns the hold for the
+    /// key state machine (see [`PeerHold`]); `None` without peers.
+    pub(super) async fn peer_hold(&mut self, now: u64) -> Option<PeerHold> {
+        let peers = self
+            .zone
+            .update
+            .as_ref()
+            .map(|u| u.peers.clone())
+            .unwrap_or_default();
+        if peers.is_empty() {
+            return None;
+        }
+        let mut everywhere: Option<std::collections::BTreeSet<(u16, u8)>> = None;
+        let mut errors = Vec::new();
+        for p in &peers {
+            let set = match peer_dnskeys(*p, &self.origin).await {
+                Ok(s) => s,
+                Err(e) => {
+                    errors.push(format!("peer {p}: {e}"));
+                    Default::default()
+                }
+            };
+            everywhere = Some(match everywhere {
+                None => set,
+                Some(e) => e.intersection(&set).copied().collect(),
+            });
+        }
+        let everywhere = everywhere.unwrap_or_default();
+        if !errors.is_empty() && errors != self.peers.errors {
+            tracing::warn!(zone = %self.zone.name, errors = %errors.join("; "), "multi-signer peers: DNSKEY query failed");
+        }
+        self.peers.errors = errors;
+        self.peers.seen.retain(|k, _| everywhere.contains(k));
+        for k in everywhere {
+            self.peers.seen.entry(k).or_insert(now);
+        }
+        let p = self.policy();
+        Some(PeerHold {
+            seen: self.peers.seen.clone(),
+            peers: peers.len(),
+            wait: p
+                .dnskey_ttl
+                .saturating_add(p.zone_propagation_delay)
+                .saturating_add(p.publish_safety),
+            now,
+        })
+    }
+
+    /// The hold as last polled, at `now` (for steps that cannot wait for the network).
+    pub(super) fn last_peer_hold(&self, now: u64) -> Option<PeerHold> {
+        let peers = self
+            .zone
+            .update
+            .as_ref()
+            .map(|u| u.peers.len())
+            .unwrap_or(0);
+        if peers == 0 {
+            return None;
+        }
+        let p = self.policy();
+        Some(PeerHold {
+            seen: self.peers.seen.clone(),
+            peers,
+            wait: p
+                .dnskey_ttl
+                .saturating_add(p.zone_propagation_delay)
+                .saturating_add(p.publish_safety),
+            now,
+        })
+    }
+}

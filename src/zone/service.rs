@@ -230,6 +230,8 @@ pub struct ZoneTask {
     overlay: Result<super::overlay::Overlay, String>,
     /// UPDATEs for this zone, when it has `update` (taken by [`zone_task`]).
     update_rx: Option<mpsc::Receiver<crate::publisher::update::UpdateJob>>,
+    /// What the other signers (`update.peers`) publish of our keys.
+    peers: multisigner::PeerState,
 }
 
 /// The tags of the keys whose DS the parent should hold now ([`kasp::KeyPlan::want_ds`]); for
@@ -260,6 +262,8 @@ enum KeyCmd {
 /// the key state, applies the operator's `cmd`, steps it (generating and registering the keys
 /// it asks for), purges the keys it is done with, and persists it before anything that
 /// depends on it is published.
+// the zone's inputs, passed by value into the blocking pool: a struct would only rename them
+#[allow(clippy::too_many_arguments)]
 fn manage_keys(
     cfg: &Config,
     zcfg: &ZoneConfig,
@@ -268,6 +272,7 @@ fn manage_keys(
     state: Option<ZoneKeyState>,
     cmd: Option<KeyCmd>,
     now: u64,
+    peers: Option<&multisigner::PeerHold>,
 ) -> Result<(ZoneKeyState, StepOutcome, Option<String>), String> {
     let zone = zcfg.name.as_str();
     let mut st = match state {
@@ -292,7 +297,9 @@ fn manage_keys(
     let mut changes = Vec::new();
     let mut rounds = 0;
     let out = loop {
-        let out = kasp::step_with(&mut st, policy, now, &opts);
+        let out = kasp::step_held(&mut st, policy, now, &opts, &|k| {
+            peers.and_then(|p| p.reason(k))
+        });
         changes.extend(out.changes.iter().cloned());
         if out.new_keys_needed.is_empty() || rounds >= 8 {
             break out;
@@ -418,6 +425,7 @@ impl ZoneTask {
             key_error: None,
             overlay: Ok(Default::default()),
             update_rx: None,
+            peers: Default::default(),
         };
         Ok((t, status_rx))
     }
@@ -961,10 +969,12 @@ impl ZoneTask {
         let journal = self.journal.clone();
         let kstate = self.kstate.clone();
         let overlay = self.overlay_for_signing();
+        let peers = self.peer_hold(now).await;
         let result = tokio::task::spawn_blocking(
             move || -> Result<(Zone, ZoneKeyState, StepOutcome), String> {
                 let overlay = overlay?;
-                let (kst, out, _) = manage_keys(&cfg, &zcfg, &policy, &dir, kstate, None, now)?;
+                let (kst, out, _) =
+                    manage_keys(&cfg, &zcfg, &policy, &dir, kstate, None, now, peers.as_ref())?;
                 let plan = kasp::plan(&kst);
                 let mut active = if plan.unsigned {
                     Vec::new()
@@ -1053,7 +1063,7 @@ impl ZoneTask {
         self.sign_error = None;
         self.kstate = Some(kst);
         self.key_waiting = out.waiting_for;
-        self.key_event_at = out.next_event;
+        self.key_event_at = peer_recheck(out.next_event, out.held, now);
         self.key_error = None;
         self.state.signed_serial = serial;
         self.state.unsigned_digest = digest;
@@ -1074,11 +1084,14 @@ impl ZoneTask {
     /// now; step again (cheap, no key material) to learn what comes next.
     fn key_published(&mut self, now: u64) {
         let policy = self.policy().clone();
+        let hold = self.last_peer_hold(now);
         let Some(st) = self.kstate.as_mut() else {
             return;
         };
         st.published(now);
-        let out = kasp::step(st, &policy, now, false);
+        let out = kasp::step_held(st, &policy, now, &StepOptions::default(), &|k| {
+            hold.as_ref().and_then(|p| p.reason(k))
+        });
         for c in &out.changes {
             tracing::info!(zone = %self.zone.name, "{c}");
         }
@@ -1088,7 +1101,11 @@ impl ZoneTask {
             self.key_error = Some(e);
         }
         self.key_waiting = out.waiting_for;
-        self.key_event_at = if again { Some(now) } else { out.next_event };
+        self.key_event_at = if again {
+            Some(now)
+        } else {
+            peer_recheck(out.next_event, out.held, now)
+        };
     }
 
     /// A key event: steps the key state (with the operator's `cmd`, if any) and, when the key
@@ -1100,8 +1117,9 @@ impl ZoneTask {
         let policy = self.policy().clone();
         let dir = self.dir.clone();
         let kstate = self.kstate.clone();
+        let peers = self.peer_hold(now).await;
         let r = tokio::task::spawn_blocking(move || {
-            manage_keys(&cfg, &zcfg, &policy, &dir, kstate, cmd, now)
+            manage_keys(&cfg, &zcfg, &policy, &dir, kstate, cmd, now, peers.as_ref())
         })
         .await
         .map_err(|e| format!("key task failed: {e}"))
@@ -1123,7 +1141,7 @@ impl ZoneTask {
         let pending = st.publication_pending();
         self.kstate = Some(st);
         self.key_waiting = out.waiting_for.clone();
-        self.key_event_at = out.next_event;
+        self.key_event_at = peer_recheck(out.next_event, out.held, now);
         let mut msg: Vec<String> = note.into_iter().collect();
         msg.extend(out.changes.iter().map(|c| c.to_string()));
         if pending && self.unsigned.is_some() && !self.withdrawn {
@@ -1357,6 +1375,16 @@ pub async fn zone_task(mut t: ZoneTask, mut rx: mpsc::Receiver<ZoneCmd>) {
             _ = tokio::time::sleep(Duration::from_secs(wait)) => t.tick().await,
         }
     }
+}
+
+/// When to step the key state again: `next`, or sooner when a rollover waits for the other
+/// signers (they are asked again every [`multisigner::PEER_POLL_INTERVAL`]).
+fn peer_recheck(next: Option<u64>, held: bool, now: u64) -> Option<u64> {
+    if !held {
+        return next;
+    }
+    let poll = now + multisigner::PEER_POLL_INTERVAL;
+    Some(next.map_or(poll, |n| n.min(poll)))
 }
 
 /// The next UPDATE for a zone task; never ready when the zone takes none.
