@@ -104,7 +104,8 @@
 //! (also `listen` and `primaries`), a bare IP means port 53. `on-upstream-expire` is
 //! `keep-serving` (default) or `withdraw`. `update = { keys = [...], types = [...] }` allows
 //! RFC 2136 UPDATE of the apex DNSKEY/CDS/CDNSKEY/CSYNC overlay by those TSIG keys (`types`
-//! defaults to these four; NS may be added to the list; nothing else may be updated). Two zones with the same name are an
+//! defaults to these four; NS may be added to the list; nothing else may be updated; `peers`
+//! lists the other signers an own ZSK rollover waits for). Two zones with the same name are an
 //! error.
 //!
 //! # Paths
