@@ -138,12 +138,16 @@ fn malformed_and_unusual_requests() {
     two[5] = 2;
     two.extend_from_slice(&[3, b'w', b'w', b'w', 0xc0, 16, 0, 1, 0, 1]);
     assert_eq!(answer_of(port, &two).rcode(), rcode::FORMERR);
-    // unknown opcodes and UPDATE: NOTIMP
-    for op in [opcode::IQUERY, opcode::STATUS, 3, opcode::UPDATE, 15] {
+    // unknown opcodes: NOTIMP
+    for op in [opcode::IQUERY, opcode::STATUS, 3, 15] {
         let m = answer_of(port, &query(20, op, "example.test.", t::SOA));
         assert_eq!(m.rcode(), rcode::NOTIMP, "opcode {op}");
         assert_eq!(m.header.opcode(), op);
     }
+    // UPDATE of a zone without `update` (issue 7): REFUSED
+    let m = answer_of(port, &query(21, opcode::UPDATE, "example.test.", t::SOA));
+    assert_eq!(m.rcode(), rcode::REFUSED);
+    assert_eq!(m.header.opcode(), opcode::UPDATE);
     // EDNS version 1: BADVERS with an OPT of version 0
     let e1 = Edns {
         udp_size: 1232,

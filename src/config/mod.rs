@@ -124,7 +124,8 @@
 //! (also `listen` and `primaries`), a bare IP means port 53. `on-upstream-expire` is
 //! `keep-serving` (default) or `withdraw`. `update = { keys = [...], types = [...] }` allows
 //! RFC 2136 UPDATE of the apex DNSKEY/CDS/CDNSKEY/CSYNC overlay by those TSIG keys (`types`
-//! defaults to all four; nothing else may be updated). Two zones with the same name are an
+//! defaults to these four; NS may be added to the list; nothing else may be updated; `peers`
+//! lists the other signers an own ZSK rollover waits for). Two zones with the same name are an
 //! error.
 //!
 //! # Paths
@@ -702,9 +703,18 @@ pub enum OnUpstreamExpire {
     Withdraw,
 }
 
-/// RR types an UPDATE may change (the apex overlay of DESIGN.md).
-pub const UPDATE_TYPES: &[(&str, u16)] =
-    &[("DNSKEY", 48), ("CDS", 59), ("CDNSKEY", 60), ("CSYNC", 62)];
+/// RR types an UPDATE may change (the apex overlay of DESIGN.md). NS only when listed in
+/// `update.types` (a multi-signer NS set, RFC 8901 §4.2): not in [`DEFAULT_UPDATE_TYPES`].
+pub const UPDATE_TYPES: &[(&str, u16)] = &[
+    ("DNSKEY", 48),
+    ("CDS", 59),
+    ("CDNSKEY", 60),
+    ("CSYNC", 62),
+    ("NS", 2),
+];
+
+/// `update.types` when it is not given.
+pub const DEFAULT_UPDATE_TYPES: &[u16] = &[48, 59, 60, 62];
 
 /// `update = { keys, types }`: who may send RFC 2136 UPDATEs, and for which apex types.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -713,6 +723,9 @@ pub struct UpdatePolicy {
     pub keys: Vec<String>,
     /// RR type numbers, a subset of [`UPDATE_TYPES`].
     pub types: Vec<u16>,
+    /// The other signers of the zone (RFC 8901): a new ZSK of signet's own starts signing only
+    /// once all of them publish it in their DNSKEY RRsets (plus the DNSKEY TTL). Empty: no wait.
+    pub peers: Vec<SocketAddr>,
 }
 
 /// `[[zone]]`.

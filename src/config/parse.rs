@@ -1711,7 +1711,8 @@ fn parse_update(
 ) -> Option<UpdatePolicy> {
     let t = ctx.table(v, "`update`")?;
     let mut keys = None;
-    let mut types: Option<Vec<u16>> = Some(UPDATE_TYPES.iter().map(|(_, n)| *n).collect());
+    let mut peers = Vec::new();
+    let mut types: Option<Vec<u16>> = Some(super::DEFAULT_UPDATE_TYPES.to_vec());
     for (fk, fv) in ordered(t) {
         let key = fk.get_ref().as_ref();
         match key {
@@ -1790,7 +1791,12 @@ fn parse_update(
                     types = Some(out);
                 }
             }
-            _ => ctx.unknown_key(fk, "`update`", &["keys", "types"]),
+            "peers" => {
+                if let Some(list) = ctx.addr_list(fv, "update.peers", Some(DEFAULT_DNS_PORT)) {
+                    peers = list;
+                }
+            }
+            _ => ctx.unknown_key(fk, "`update`", &["keys", "types", "peers"]),
         }
     }
     if t.get("keys").is_none() {
@@ -1801,7 +1807,7 @@ fn parse_update(
         );
     }
     match (keys, types) {
-        (Some(keys), Some(types)) => Some(UpdatePolicy { keys, types }),
+        (Some(keys), Some(types)) => Some(UpdatePolicy { keys, types, peers }),
         _ => None,
     }
 }

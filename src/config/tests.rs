@@ -186,7 +186,8 @@ fn spec_example_parses() {
         z.update,
         Some(UpdatePolicy {
             keys: vec!["controller.".into()],
-            types: vec![48, 59, 60, 62]
+            types: vec![48, 59, 60, 62],
+            peers: vec![],
         })
     );
     assert_eq!(c.policy_for(z).name, "default");

@@ -185,7 +185,8 @@ mod time;
 
 pub use plan::{plan, KeyPlan, CDNSKEY_DELETE_RDATA, CDS_DELETE_RDATA};
 pub use rules::{
-    next_transitions, step, step_with, Change, NextTransition, StepOptions, StepOutcome, Timing,
+    next_transitions, step, step_held, step_with, Change, NextTransition, StepOptions, StepOutcome,
+    Timing, ZoneSigningHold,
 };
 pub use state::{
     DsNote, Goal, KaspError, KeyEntry, KeyRef, KeyRequest, Record, RecordKind, RecordState,

@@ -191,6 +191,9 @@ pub struct StepOutcome {
     /// Keys hidden everywhere for longer than `purge-keys`: delete their material, then
     /// [`ZoneKeyState::forget`] them.
     pub purge: Vec<KeyRef>,
+    /// A zone-signing key's first signatures were held back by the caller's hold
+    /// ([`step_held`]): step again when what it waits for may have changed.
+    pub held: bool,
 }
 
 /// `step` with default options: see [`step_with`].
@@ -222,6 +225,24 @@ pub fn step_with(
     now: u64,
     opts: &StepOptions,
 ) -> StepOutcome {
+    step_held(state, policy, now, opts, &|_| None)
+}
+
+/// What may hold back the first signatures of a new zone-signing key in a rollover (the
+/// ZRRSIG hidden → rumoured transition while another key of its algorithm signs the zone):
+/// `Some(reason)` holds it. Multi-signer (RFC 8901 model 2) uses it to wait until the other
+/// signers publish the new ZSK, so that a resolver holding another signer's DNSKEY RRset can
+/// validate the new signatures.
+pub type ZoneSigningHold<'a> = &'a dyn Fn(&KeyEntry) -> Option<String>;
+
+/// [`step_with`] with a [`ZoneSigningHold`].
+pub fn step_held(
+    state: &mut ZoneKeyState,
+    policy: &Policy,
+    now: u64,
+    opts: &StepOptions,
+    hold: ZoneSigningHold<'_>,
+) -> StepOutcome {
     let timing = Timing::from_policy(policy);
     let before = plan(state);
     let mut out = StepOutcome::default();
@@ -232,6 +253,7 @@ pub fn step_with(
     // Initial signing of an unsigned zone is not a rollover: manual mode does not hold it.
     let manual = policy.manual_mode && !opts.operator_step && !zone_untouched(state);
     let mut blocked: Vec<Change> = Vec::new();
+    let mut held: Vec<String> = Vec::new();
     loop {
         let mut changed = false;
         // Timer-driven transitions first: they only record what caches already hold.
@@ -265,6 +287,23 @@ pub fn step_with(
                 if !opts.unsafe_skip_safety && safety(state, i, kind, to, now, &timing).is_err() {
                     continue;
                 }
+                if kind == RecordKind::Zrrsig && to == RecordState::Rumoured {
+                    let k = &state.keys[i];
+                    let rollover = state.keys.iter().enumerate().any(|(j, o)| {
+                        j != i
+                            && o.key.algorithm == k.key.algorithm
+                            && o.state(RecordKind::Zrrsig).published()
+                    });
+                    if rollover {
+                        if let Some(why) = hold(k) {
+                            let w = format!("{}: {kind} {to}: {why}", k.describe());
+                            if !held.contains(&w) {
+                                held.push(w);
+                            }
+                            continue;
+                        }
+                    }
+                }
                 if manual {
                     let k = &state.keys[i];
                     let c = Change::Record {
@@ -291,6 +330,8 @@ pub fn step_with(
         tracing::info!("manual-mode: {c} is due; waiting for `signet step`");
     }
     explain(state, now, &timing, &blocked, &mut out, &mut next);
+    out.held = !held.is_empty();
+    out.waiting_for.extend(held);
     purge(state, policy, now, &mut out, &mut next);
     out.blocked_manual = blocked;
     out.next_event = next.filter(|t| *t > now).or(next.map(|_| now + 1));

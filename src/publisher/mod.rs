@@ -27,13 +27,15 @@
 //! | opcode QUERY, class IN, name in a served zone | the answer; REFUSED outside our zones; REFUSED for other classes |
 //! | QUERY AXFR/IXFR | ACL (allow-transfer), then: TCP → transfer (IXFR: incremental from the served version's history when it covers the client's serial, else AXFR-style); UDP AXFR → FORMERR (as BIND: "attempted AXFR over UDP"); UDP IXFR → the SOA only (RFC 1995 §2: "use TCP", as BIND 9) |
 //! | NOTIFY | NOERROR if the zone is served and allow-notify passes (and the loader is told), else REFUSED |
-//! | UPDATE and other opcodes | NOTIMP |
+//! | UPDATE | RFC 2136 on the apex overlay, for zones with `update` ([`update`]: TSIG with a key of `update.keys`, apex only, configured types); answered once the zone task has published the result |
+//! | other opcodes | NOTIMP |
 //!
 //! A TSIG-signed request gets a signed answer, and every message of a transfer is signed.
 
 pub mod answer;
 pub mod notify;
 pub mod server;
+pub mod update;
 pub mod xfr;
 
 pub use server::{serve, Server};
@@ -182,6 +184,8 @@ pub enum Reply {
     One(Vec<u8>),
     /// A zone transfer: many messages, written by [`xfr::send`] (TCP only).
     Transfer(xfr::Transfer),
+    /// One message, once another task has done its part (an UPDATE waits for its zone task).
+    Later(std::pin::Pin<Box<dyn std::future::Future<Output = Vec<u8>> + Send>>),
 }
 
 /// Who may NOTIFY a zone we follow (set by the zone's task, whether or not the zone is served
@@ -201,6 +205,8 @@ pub struct Publisher {
     keys: ArcSwap<Keyring>,
     clock: Arc<dyn Clock>,
     notify_hook: Option<mpsc::Sender<NotifyIn>>,
+    /// Zones that accept UPDATE, and their zone tasks ([`update::UpdateRoute`]).
+    update_routes: ArcSwap<HashMap<Name, update::UpdateRoute>>,
 }
 
 impl Publisher {
@@ -211,6 +217,7 @@ impl Publisher {
             keys: ArcSwap::from_pointee(Keyring::new()),
             clock,
             notify_hook: None,
+            update_routes: ArcSwap::from_pointee(HashMap::new()),
         }
     }
 
@@ -229,6 +236,22 @@ impl Publisher {
             match &policy {
                 Some(p) => {
                     m.insert(origin.clone(), p.clone());
+                }
+                None => {
+                    m.remove(origin);
+                }
+            }
+            m
+        });
+    }
+
+    /// Sets (or with `None` removes) where `origin`'s UPDATEs go and which keys may send them.
+    pub fn set_update_route(&self, origin: &Name, route: Option<update::UpdateRoute>) {
+        self.update_routes.rcu(|m| {
+            let mut m = HashMap::clone(m);
+            match &route {
+                Some(r) => {
+                    m.insert(origin.clone(), r.clone());
                 }
                 None => {
                     m.remove(origin);
@@ -374,6 +397,7 @@ impl Publisher {
         match h.opcode() {
             opcode::QUERY => self.query(&ctx),
             opcode::NOTIFY => self.notify_in(&ctx),
+            opcode::UPDATE => update::request(self, &ctx, buf.len()),
             _ => Reply::One(ctx.simple(rcode::NOTIMP, false)),
         }
     }

@@ -152,6 +152,17 @@ async fn udp_worker(sock: Arc<UdpSocket>, p: Arc<Publisher>, mut shutdown: watch
             Reply::Transfer(_) => {
                 // never produced for UDP (the handler answers FORMERR / SOA)
             }
+            Reply::Later(fut) => {
+                // an UPDATE waiting for its zone task: answer from a task of its own, so that
+                // this worker goes on answering queries meanwhile
+                let sock = sock.clone();
+                tokio::spawn(async move {
+                    let resp = fut.await;
+                    if let Err(e) = sock.send_to(&resp, src).await {
+                        tracing::debug!(client = %src, error = %e, "UDP send failed");
+                    }
+                });
+            }
         }
     }
 }
@@ -240,8 +251,12 @@ async fn tcp_connection(
         {
             return;
         }
-        match p.handle(&buf, peer, Transport::Tcp) {
-            Reply::Drop => {}
+        let reply = match p.handle(&buf, peer, Transport::Tcp) {
+            Reply::Later(fut) => Reply::One(fut.await),
+            other => other,
+        };
+        match reply {
+            Reply::Drop | Reply::Later(_) => {}
             Reply::One(resp) => {
                 let mut frame = Vec::with_capacity(resp.len() + 2);
                 frame.extend_from_slice(&(resp.len() as u16).to_be_bytes());

@@ -85,6 +85,7 @@ fn ask_with(p: &Publisher, qname: &str, qtype: u16, edns: Option<Edns>, tr: Tran
         Reply::One(b) => Message::parse(&b).unwrap(),
         Reply::Drop => panic!("dropped"),
         Reply::Transfer(_) => panic!("transfer"),
+        Reply::Later(_) => panic!("deferred answer"),
     }
 }
 

@@ -539,6 +539,7 @@ mod tests {
         match p.handle(&ixfr_query(serial), src(), Transport::Tcp) {
             Reply::One(b) => Message::parse(&b).unwrap().answers,
             Reply::Drop => panic!("dropped"),
+            Reply::Later(_) => panic!("deferred answer"),
             Reply::Transfer(tr) => {
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_all()

@@ -621,6 +621,10 @@ pub fn generate_key(
 ) -> Result<KeyRef, String> {
     let ks = open_keystore(cfg, &request.keystore)?;
     let mut taken: HashSet<u16> = state.keys.iter().map(|k| k.key.tag).collect();
+    // nor with the other signers' keys in the multi-signer overlay
+    if let Ok(o) = super::overlay::Overlay::load(&zone_state_dir(cfg, zone)) {
+        taken.extend(o.foreign_keys().filter_map(|k| k.key_tag()));
+    }
     let mut names: Vec<&str> = policy.keys.iter().map(|s| s.keystore.as_str()).collect();
     names.push(&request.keystore);
     names.sort_unstable();

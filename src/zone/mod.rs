@@ -4,5 +4,6 @@ pub mod checkds;
 pub mod data;
 pub mod keys;
 pub mod offline;
+pub mod overlay;
 pub mod service;
 pub mod status;

@@ -63,6 +63,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 
+#[path = "multisigner.rs"]
+mod multisigner;
+
 /// Zone file changes arrive as bursts of inotify events (an editor's write + rename gives
 /// several): wait this long after the last one before reloading.
 pub const FILE_DEBOUNCE: Duration = Duration::from_millis(400);
@@ -227,6 +230,12 @@ pub struct ZoneTask {
     key_error: Option<String>,
     /// checkds: polling the `parental-agents` while a DS change is awaited.
     checkds: super::checkds::Tracker,
+    /// The multi-signer overlay (injected apex records), or why it cannot be read.
+    overlay: Result<super::overlay::Overlay, String>,
+    /// UPDATEs for this zone, when it has `update` (taken by [`zone_task`]).
+    update_rx: Option<mpsc::Receiver<crate::publisher::update::UpdateJob>>,
+    /// What the other signers (`update.peers`) publish of our keys.
+    peers: multisigner::PeerState,
 }
 
 /// The tags of the keys whose DS the parent should hold now ([`kasp::KeyPlan::want_ds`]); for
@@ -263,6 +272,8 @@ enum KeyCmd {
 /// the key state, applies the operator's `cmd`, steps it (generating and registering the keys
 /// it asks for), purges the keys it is done with, and persists it before anything that
 /// depends on it is published.
+// the zone's inputs, passed by value into the blocking pool: a struct would only rename them
+#[allow(clippy::too_many_arguments)]
 fn manage_keys(
     cfg: &Config,
     zcfg: &ZoneConfig,
@@ -271,6 +282,7 @@ fn manage_keys(
     state: Option<ZoneKeyState>,
     cmd: Option<KeyCmd>,
     now: u64,
+    peers: Option<&multisigner::PeerHold>,
 ) -> Result<(ZoneKeyState, StepOutcome, Option<String>), String> {
     let zone = zcfg.name.as_str();
     let mut st = match state {
@@ -295,7 +307,9 @@ fn manage_keys(
     let mut changes = Vec::new();
     let mut rounds = 0;
     let out = loop {
-        let out = kasp::step_with(&mut st, policy, now, &opts);
+        let out = kasp::step_held(&mut st, policy, now, &opts, &|k| {
+            peers.and_then(|p| p.reason(k))
+        });
         changes.extend(out.changes.iter().cloned());
         if out.new_keys_needed.is_empty() || rounds >= 8 {
             break out;
@@ -420,6 +434,9 @@ impl ZoneTask {
             key_waiting: Vec::new(),
             key_error: None,
             checkds: Default::default(),
+            overlay: Ok(Default::default()),
+            update_rx: None,
+            peers: Default::default(),
         };
         Ok((t, status_rx))
     }
@@ -468,6 +485,7 @@ impl ZoneTask {
                 tracing::error!(zone = %self.zone.name, error = %e, "cannot open the journal; serving without IXFR history")
             }
         }
+        self.update_rx = self.start_updates();
         self.restore();
         self.report();
     }
@@ -970,11 +988,15 @@ impl ZoneTask {
         let previous = if full { None } else { self.current.clone() };
         let journal = self.journal.clone();
         let kstate = self.kstate.clone();
+        let overlay = self.overlay_for_signing();
+        let peers = self.peer_hold(now).await;
         let result = tokio::task::spawn_blocking(
             move || -> Result<(Zone, ZoneKeyState, StepOutcome), String> {
-                let (kst, out, _) = manage_keys(&cfg, &zcfg, &policy, &dir, kstate, None, now)?;
+                let overlay = overlay?;
+                let (kst, out, _) =
+                    manage_keys(&cfg, &zcfg, &policy, &dir, kstate, None, now, peers.as_ref())?;
                 let plan = kasp::plan(&kst);
-                let active = if plan.unsigned {
+                let mut active = if plan.unsigned {
                     Vec::new()
                 } else {
                     keys::plan_keys(&cfg, &zcfg.name, &kst, &plan)?
@@ -994,6 +1016,8 @@ impl ZoneTask {
                 } else {
                     put_cds(&mut unsigned, &plan, &active, &policy, params.dnskey_ttl)
                         .map_err(|e| format!("zone {}: {e}", zcfg.name))?;
+                    // multi-signer: foreign DNSKEYs, injected CDS/CDNSKEY/NS/CSYNC
+                    overlay.merge(&mut unsigned, &mut active, params.dnskey_ttl);
                     match prev {
                     Some(p) => {
                         // renew what expires within refresh + one batch window, so that
@@ -1059,7 +1083,7 @@ impl ZoneTask {
         self.sign_error = None;
         self.kstate = Some(kst);
         self.key_waiting = out.waiting_for;
-        self.key_event_at = out.next_event;
+        self.key_event_at = peer_recheck(out.next_event, out.held, now);
         self.key_error = None;
         self.state.signed_serial = serial;
         self.state.unsigned_digest = digest;
@@ -1080,11 +1104,14 @@ impl ZoneTask {
     /// now; step again (cheap, no key material) to learn what comes next.
     fn key_published(&mut self, now: u64) {
         let policy = self.policy().clone();
+        let hold = self.last_peer_hold(now);
         let Some(st) = self.kstate.as_mut() else {
             return;
         };
         st.published(now);
-        let out = kasp::step(st, &policy, now, false);
+        let out = kasp::step_held(st, &policy, now, &StepOptions::default(), &|k| {
+            hold.as_ref().and_then(|p| p.reason(k))
+        });
         for c in &out.changes {
             tracing::info!(zone = %self.zone.name, "{c}");
         }
@@ -1094,7 +1121,11 @@ impl ZoneTask {
             self.key_error = Some(e);
         }
         self.key_waiting = out.waiting_for;
-        self.key_event_at = if again { Some(now) } else { out.next_event };
+        self.key_event_at = if again {
+            Some(now)
+        } else {
+            peer_recheck(out.next_event, out.held, now)
+        };
     }
 
     /// A key event: steps the key state (with the operator's `cmd`, if any) and, when the key
@@ -1106,8 +1137,9 @@ impl ZoneTask {
         let policy = self.policy().clone();
         let dir = self.dir.clone();
         let kstate = self.kstate.clone();
+        let peers = self.peer_hold(now).await;
         let r = tokio::task::spawn_blocking(move || {
-            manage_keys(&cfg, &zcfg, &policy, &dir, kstate, cmd, now)
+            manage_keys(&cfg, &zcfg, &policy, &dir, kstate, cmd, now, peers.as_ref())
         })
         .await
         .map_err(|e| format!("key task failed: {e}"))
@@ -1129,7 +1161,7 @@ impl ZoneTask {
         let pending = st.publication_pending();
         self.kstate = Some(st);
         self.key_waiting = out.waiting_for.clone();
-        self.key_event_at = out.next_event;
+        self.key_event_at = peer_recheck(out.next_event, out.held, now);
         let mut msg: Vec<String> = note.into_iter().collect();
         msg.extend(out.changes.iter().map(|c| c.to_string()));
         if pending && self.unsigned.is_some() && !self.withdrawn {
@@ -1287,7 +1319,7 @@ impl ZoneTask {
                 .as_ref()
                 .and_then(|s| earliest_expiry(&s.zone, now)),
             next_resign: self.resign_at(),
-            keys: self.key_status(),
+            keys: [self.key_status(), self.foreign_key_status()].concat(),
             events: self.schedule(),
             waiting_for: {
                 let mut w = self.key_waiting.clone();
@@ -1403,6 +1435,7 @@ impl ZoneTask {
 pub async fn zone_task(mut t: ZoneTask, mut rx: mpsc::Receiver<ZoneCmd>) {
     t.start();
     t.tick().await;
+    let mut updates = t.update_rx.take();
     loop {
         let now = t.clock.now();
         let wait = t
@@ -1433,8 +1466,32 @@ pub async fn zone_task(mut t: ZoneTask, mut rx: mpsc::Receiver<ZoneCmd>) {
                     }
                 }
             },
+            job = next_update(&mut updates) => match job {
+                Some(job) => t.update(job).await,
+                None => updates = None,
+            },
             _ = tokio::time::sleep(Duration::from_secs(wait)) => t.tick().await,
         }
+    }
+}
+
+/// When to step the key state again: `next`, or sooner when a rollover waits for the other
+/// signers (they are asked again every [`multisigner::PEER_POLL_INTERVAL`]).
+fn peer_recheck(next: Option<u64>, held: bool, now: u64) -> Option<u64> {
+    if !held {
+        return next;
+    }
+    let poll = now + multisigner::PEER_POLL_INTERVAL;
+    Some(next.map_or(poll, |n| n.min(poll)))
+}
+
+/// The next UPDATE for a zone task; never ready when the zone takes none.
+async fn next_update(
+    rx: &mut Option<mpsc::Receiver<crate::publisher::update::UpdateJob>>,
+) -> Option<crate::publisher::update::UpdateJob> {
+    match rx {
+        Some(r) => r.recv().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -1593,6 +1650,7 @@ impl Zones {
                     if let Ok(o) = Name::parse(&name, None) {
                         publisher.withdraw(&o);
                         publisher.set_notify_policy(&o, None);
+                        publisher.set_update_route(&o, None);
                     }
                 }
             }
