@@ -191,6 +191,29 @@ pub fn unfold_time(t: u32, now: u64) -> u64 {
     (now as i64 + delta).max(0) as u64
 }
 
+/// Wall time of the steps from an upstream change to the NOTIFY out, at debug level
+/// (`phase=NAME ms=N`), read by bench/incremental.sh.
+struct Lap<'a> {
+    zone: &'a str,
+    at: std::time::Instant,
+}
+
+impl<'a> Lap<'a> {
+    fn new(zone: &'a str) -> Lap<'a> {
+        Lap {
+            zone,
+            at: std::time::Instant::now(),
+        }
+    }
+
+    fn phase(&mut self, phase: &str) {
+        let now = std::time::Instant::now();
+        let ms = (now - self.at).as_secs_f64() * 1000.0;
+        tracing::debug!(zone = %self.zone, phase = %phase, ms = format_args!("{ms:.1}"), "step took");
+        self.at = now;
+    }
+}
+
 /// One zone's task state. Public so that tests can drive it on a simulated clock.
 pub struct ZoneTask {
     cfg: Arc<Config>,
@@ -792,6 +815,7 @@ impl ZoneTask {
             } else {
                 self.upstream_raw.as_ref().or(self.unsigned.as_ref())
             };
+            let mut lap = Lap::new(&self.zone.name);
             let mut res = loader::transfer(
                 primary,
                 &self.origin,
@@ -843,6 +867,7 @@ impl ZoneTask {
                     continue;
                 }
             }
+            lap.phase("transfer");
             tracing::info!(zone = %self.zone.name, %primary, serial = new_serial, how, records = zone.record_count(), "transferred from upstream");
             let raw = zone.clone();
             self.upstream_raw = if self.strip(&mut zone) {
@@ -856,6 +881,7 @@ impl ZoneTask {
             }) {
                 tracing::error!(zone = %self.zone.name, error = %e, "cannot store the unsigned copy");
             }
+            lap.phase("store_unsigned");
             self.accept_unsigned(zone)?;
             self.refresh_succeeded(now, "ok");
             return self
@@ -968,10 +994,13 @@ impl ZoneTask {
     /// Signs the current unsigned version: incrementally from the served version (unchanged
     /// RRsets keep signatures that are not due for refresh), or everything with `full`.
     async fn sign_and_publish_with(&mut self, now: u64, full: bool) -> Result<String, String> {
+        let zname = self.zone.name.clone();
+        let mut lap = Lap::new(&zname);
         let Some(mut unsigned) = self.unsigned.clone() else {
             return Err("no unsigned version".into());
         };
         let digest = content_digest(&unsigned);
+        lap.phase("clone_digest");
         let policy = self.policy().clone();
         let upstream = unsigned.serial().unwrap_or(0);
         let prev = if self.current.is_some() || self.state.signed_serial != 0 {
@@ -990,8 +1019,10 @@ impl ZoneTask {
         let kstate = self.kstate.clone();
         let overlay = self.overlay_for_signing();
         let peers = self.peer_hold(now).await;
+        let zname2 = zname.clone();
         let result = tokio::task::spawn_blocking(
             move || -> Result<(Zone, ZoneKeyState, StepOutcome), String> {
+                let mut lap = Lap::new(&zname2);
                 let overlay = overlay?;
                 let (kst, out, _) =
                     manage_keys(&cfg, &zcfg, &policy, &dir, kstate, None, now, peers.as_ref())?;
@@ -1010,6 +1041,7 @@ impl ZoneTask {
                     policy.signatures_refresh.min(u32::MAX as u64) as u32,
                 );
                 let prev = previous.as_ref().map(|s| &s.zone);
+                lap.phase("keys");
                 let signed = if plan.unsigned {
                     // the end of going insecure: served without any DNSSEC record
                     unsigned
@@ -1032,6 +1064,7 @@ impl ZoneTask {
                 }
                 .map_err(|e| e.to_string())?
                 };
+                lap.phase("sign");
                 // every signature not carried over unchanged is verified
                 let problems = if plan.unsigned {
                     Vec::new()
@@ -1041,6 +1074,7 @@ impl ZoneTask {
                 if !problems.is_empty() {
                     return Err(format!("self-check failed: {}", problems.join("; ")));
                 }
+                lap.phase("verify");
                 std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
                 // journal before snapshot, snapshot before serving, serving before NOTIFY
                 if let Some(j) = &journal {
@@ -1061,8 +1095,10 @@ impl ZoneTask {
                             .map_err(|e| format!("journal: {e}"))?,
                     }
                 }
+                lap.phase("journal");
                 super::offline::write_zone_atomic(&dir.join("signed.zone"), &signed)
                     .map_err(|e| format!("{}: {e}", dir.display()))?;
+                lap.phase("snapshot");
                 Ok((signed, kst, out))
             },
         )
@@ -1094,7 +1130,9 @@ impl ZoneTask {
             // keep the fresh version ready; it is served again when upstream answers
             self.current = Some(Arc::new(self.served_from(signed)));
         } else {
+            lap.at = std::time::Instant::now();
             self.publish(signed, true);
+            lap.phase("publish_notify");
             self.key_published(now);
         }
         Ok(format!("signed serial {serial}"))
