@@ -16,6 +16,7 @@
 
 pub mod canonical;
 pub mod nsec3;
+pub mod phase;
 pub mod verify;
 
 use crate::dns::name::Name;
@@ -300,6 +301,7 @@ fn sign_zone_with(
     if !keys.iter().any(|k| k.signs_zone) {
         return Err(SignError::NoKeys("to sign the zone (ZSK or CSK)"));
     }
+    let mut phases = phase::Phases::new("sign");
     let mut zone = unsigned;
     let origin = zone.origin.clone();
     let dttl = denial_ttl(&zone);
@@ -340,6 +342,7 @@ fn sign_zone_with(
             opt_out,
         } => nsec3::add_nsec3_chain(&mut zone, &kinds, dttl, *iterations, salt, *opt_out)?,
     }
+    phases.mark("chain");
     // the chain may have added nodes (NSEC3): classify again
     let kinds = classify(&zone);
     let mut tasks = Vec::with_capacity(zone.nodes.len() * 2);
@@ -363,6 +366,7 @@ fn sign_zone_with(
         }
     }
     let nodes: Vec<&Node> = zone.nodes.values().collect();
+    phases.mark("tasks");
     let signer_name = origin.to_lowercase();
     let threads = if params.threads == 0 {
         std::thread::available_parallelism()
@@ -456,6 +460,7 @@ fn sign_zone_with(
         }
     };
     drop(nodes);
+    phases.mark("rrsig");
     let mut by_node: Vec<Vec<Sig>> = vec![Vec::new(); zone.nodes.len()];
     for r in results {
         for (i, sig) in r? {
@@ -470,6 +475,7 @@ fn sign_zone_with(
         });
         node.sigs = sigs;
     }
+    phases.mark("attach");
     Ok(zone)
 }
 

@@ -387,9 +387,13 @@ fn parse_record(e: &Entry, st: &mut State) -> Result<Record, String> {
 
 /// Loads a zone file into a checked [`Zone`]; errors are `FILE:LINE: message` strings.
 pub fn load_zone(path: &Path, origin: &Name) -> Result<(Zone, Vec<String>), Vec<String>> {
+    let mut phases = crate::signer::phase::Phases::new("load");
     let parsed = parse_file(path, origin)
         .map_err(|es| es.iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
-    zone_from_parsed(parsed, origin)
+    phases.mark("parse");
+    let z = zone_from_parsed(parsed, origin);
+    phases.mark("build");
+    z
 }
 
 /// Builds a checked [`Zone`] from parsed records.
