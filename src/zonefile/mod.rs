@@ -437,40 +437,63 @@ pub fn write_records<W: Write>(out: &mut W, records: &[Record]) -> std::io::Resu
     Ok(())
 }
 
-/// Nodes formatted per batch by the parallel writer: large enough to keep the threads busy,
-/// small enough that the text of one batch stays a few megabytes.
-const WRITE_BATCH: usize = 32 * 1024;
+/// Nodes formatted per batch by the parallel writer: large enough that handing batches around
+/// costs nothing, small enough that the text of one batch (about 600 octets per signed node)
+/// stays a few megabytes.
+const WRITE_BATCH: usize = 4 * 1024;
+
+/// Batches formatted ahead of the one being written, per formatting thread: bounds the memory
+/// of text waiting to be written while a slow thread finishes its batch.
+const WRITE_AHEAD: usize = 4;
 
 fn format_record(line: &mut String, owner: &str, rtype: u16, ttl: u32, rd: &[u8]) {
-    use std::fmt::Write as _;
     line.push_str(owner);
-    let _ = writeln!(
-        line,
-        "\t{}\tIN\t{}\t{}",
-        ttl,
-        rtype::type_name(rtype),
-        rdata::to_text(rtype, rd)
-    );
+    line.push('\t');
+    rdata::push_decimal(line, ttl as u64);
+    line.push_str("\tIN\t");
+    rtype::write_type_name(line, rtype);
+    line.push('\t');
+    rdata::write_text(line, rtype, rd);
+    line.push('\n');
 }
 
-fn format_node(out: &mut String, zone: &Zone, name: &Name, node: &crate::zone::data::Node) {
-    let owner = name.to_string();
+fn format_node(
+    out: &mut String,
+    owner: &mut String,
+    zone: &Zone,
+    name: &Name,
+    node: &crate::zone::data::Node,
+) {
+    owner.clear();
+    name.write_text(owner);
+    let apex = name == &zone.origin;
     for set in &node.rrsets {
-        if set.rtype == t::SOA && name == &zone.origin {
+        if set.rtype == t::SOA && apex {
             continue;
         }
         for rd in &set.rdatas {
-            format_record(out, &owner, set.rtype, set.ttl, rd);
+            format_record(out, owner, set.rtype, set.ttl, rd);
         }
     }
     for s in &node.sigs {
-        format_record(out, &owner, t::RRSIG, s.ttl, &s.rdata);
+        format_record(out, owner, t::RRSIG, s.ttl, &s.rdata);
+    }
+}
+
+/// Locks a mutex; a panicked holder's data is still used (a formatter thread's panic is
+/// reported as a failed write by [`write_zone`]).
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
     }
 }
 
 /// Writes a zone as a zone file, SOA first, then canonical order. Formatting runs on all cores
-/// in batches of [`WRITE_BATCH`] nodes; the output order is the zone's.
+/// in batches of [`WRITE_BATCH`] nodes while this thread writes the finished batches in order.
 pub fn write_zone<W: Write>(out: &mut W, zone: &Zone) -> std::io::Result<()> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{mpsc, Condvar, Mutex};
     let mut head = String::new();
     if let Some(apex) = zone.nodes.get(&zone.origin) {
         if let Some(soa) = apex.get(t::SOA) {
@@ -485,29 +508,74 @@ pub fn write_zone<W: Write>(out: &mut W, zone: &Zone) -> std::io::Result<()> {
         .map(|n| n.get())
         .unwrap_or(1);
     let nodes: Vec<(&Name, &crate::zone::data::Node)> = zone.nodes.iter().collect();
-    for batch in nodes.chunks(WRITE_BATCH) {
-        let per = batch.len().div_ceil(threads).max(1);
-        let texts: Vec<Option<String>> = std::thread::scope(|s| {
-            let handles: Vec<_> = batch
-                .chunks(per)
-                .map(|part| {
-                    s.spawn(move || {
-                        let mut text = String::with_capacity(part.len() * 200);
-                        for (name, node) in part {
-                            format_node(&mut text, zone, name, node);
-                        }
-                        text
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().ok()).collect()
-        });
-        for t in texts {
-            let t = t.ok_or_else(|| std::io::Error::other("zone writer thread failed"))?;
-            out.write_all(t.as_bytes())?;
-        }
+    let batches: Vec<&[(&Name, &crate::zone::data::Node)]> = nodes.chunks(WRITE_BATCH).collect();
+    if batches.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    let window = WRITE_AHEAD * threads;
+    let next = AtomicUsize::new(0);
+    // (batches written, stop) — formatters wait while they are `window` batches ahead
+    let progress = (Mutex::new((0usize, false)), Condvar::new());
+    // emptied text buffers for reuse: no fresh pages for every batch
+    let pool: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        let (tx, rx) = mpsc::channel::<(usize, String)>();
+        for _ in 0..threads.min(batches.len()) {
+            let tx = tx.clone();
+            let (next, progress, pool, batches) = (&next, &progress, &pool, &batches);
+            s.spawn(move || {
+                let mut owner = String::with_capacity(256);
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(batch) = batches.get(i) else { break };
+                    {
+                        let mut g = lock(&progress.0);
+                        while !g.1 && i >= g.0 + window {
+                            g = match progress.1.wait(g) {
+                                Ok(g) => g,
+                                Err(p) => p.into_inner(),
+                            };
+                        }
+                        if g.1 {
+                            break;
+                        }
+                    }
+                    let mut text = lock(pool).pop().unwrap_or_default();
+                    for (name, node) in batch.iter() {
+                        format_node(&mut text, &mut owner, zone, name, node);
+                    }
+                    if tx.send((i, text)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let stop = |err: std::io::Error| {
+            lock(&progress.0).1 = true;
+            progress.1.notify_all();
+            Err(err)
+        };
+        let mut waiting: std::collections::BTreeMap<usize, String> = Default::default();
+        let mut want = 0usize;
+        for (i, text) in rx.iter() {
+            waiting.insert(i, text);
+            while let Some(mut text) = waiting.remove(&want) {
+                if let Err(e) = out.write_all(text.as_bytes()) {
+                    return stop(e);
+                }
+                text.clear();
+                lock(&pool).push(text);
+                want += 1;
+                lock(&progress.0).0 = want;
+                progress.1.notify_all();
+            }
+        }
+        if want != batches.len() {
+            return stop(std::io::Error::other("zone writer thread failed"));
+        }
+        Ok(())
+    })
 }
 
 #[cfg(test)]
