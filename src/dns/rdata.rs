@@ -21,16 +21,17 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// A token of presentation input: its raw text (escapes not yet decoded, quotes removed) and
 /// whether it was quoted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Token {
-    pub text: Vec<u8>,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Token<'a> {
+    /// A slice of the input text: tokens are not copied.
+    pub text: &'a [u8],
     pub quoted: bool,
 }
 
-impl Token {
-    pub fn plain(s: &str) -> Token {
+impl<'a> Token<'a> {
+    pub fn plain(s: &'a str) -> Token<'a> {
         Token {
-            text: s.as_bytes().to_vec(),
+            text: s.as_bytes(),
             quoted: false,
         }
     }
@@ -331,30 +332,46 @@ pub fn canonical(rtype: u16, rdata: &[u8]) -> Cow<'_, [u8]> {
 
 /// Parses the RDATA tokens of one record of type `rtype`.
 pub fn parse(rtype: u16, toks: &[Token], origin: &Name) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    parse_into(&mut out, rtype, toks, origin)?;
+    Ok(out)
+}
+
+/// As [`parse`], appending to `out` (a buffer reused across records: the zone file reader
+/// then copies each RDATA once, at its exact size). On error `out` holds an unspecified part.
+pub fn parse_into(
+    out: &mut Vec<u8>,
+    rtype: u16,
+    toks: &[Token],
+    origin: &Name,
+) -> Result<(), String> {
     if let Some(first) = toks.first() {
         if !first.quoted && first.text == b"\\#" {
-            return parse_generic(rtype, &toks[1..]);
+            out.extend_from_slice(&parse_generic(rtype, &toks[1..])?);
+            return Ok(());
         }
     }
     if special(rtype) {
-        return match rtype {
+        let v = match rtype {
             t::CAA => parse_caa(toks),
             t::URI => parse_uri(toks),
             t::LOC => super::loc::parse(toks),
             _ => super::svcb::parse(toks, origin),
-        };
+        }?;
+        out.extend_from_slice(&v);
+        return Ok(());
     }
+    let start = out.len();
     let fields = spec(rtype).ok_or_else(|| {
         format!(
             "type {} has no known presentation format: use the RFC 3597 form \\# LEN HEX",
             rtype::type_name(rtype)
         )
     })?;
-    let mut out = Vec::with_capacity(64);
     let mut i = 0usize;
     for (fi, field) in fields.iter().enumerate() {
         let last = fi + 1 == fields.len();
-        let tok = |i: usize| -> Result<&Token, String> {
+        let tok = |i: usize| -> Result<&Token<'_>, String> {
             toks.get(i)
                 .ok_or_else(|| format!("{} RDATA: too few fields", rtype::type_name(rtype)))
         };
@@ -413,7 +430,7 @@ pub fn parse(rtype: u16, toks: &[Token], origin: &Name) -> Result<Vec<u8>, Strin
                 i += 1;
             }
             Str => {
-                push_charstring(&mut out, tok(i)?)?;
+                push_charstring(out, tok(i)?)?;
                 i += 1;
             }
             Strs => {
@@ -421,7 +438,7 @@ pub fn parse(rtype: u16, toks: &[Token], origin: &Name) -> Result<Vec<u8>, Strin
                     return Err("TXT needs at least one string".into());
                 }
                 while i < toks.len() {
-                    push_charstring(&mut out, &toks[i])?;
+                    push_charstring(out, &toks[i])?;
                     i += 1;
                 }
             }
@@ -510,10 +527,10 @@ pub fn parse(rtype: u16, toks: &[Token], origin: &Name) -> Result<Vec<u8>, Strin
             ));
         }
     }
-    if out.len() > u16::MAX as usize {
+    if out.len() - start > u16::MAX as usize {
         return Err("RDATA longer than 65535 octets".into());
     }
-    Ok(out)
+    Ok(())
 }
 
 fn parse_generic(rtype: u16, toks: &[Token]) -> Result<Vec<u8>, String> {
@@ -1097,18 +1114,19 @@ mod tests {
     fn txt_and_escapes() {
         let tk = vec![
             Token {
-                text: b"v=DKIM1; k=rsa; ".to_vec(),
+                text: b"v=DKIM1; k=rsa; ",
                 quoted: true,
             },
             Token {
-                text: b"p=\\059\\\"x".to_vec(),
+                text: b"p=\\059\\\"x",
                 quoted: true,
             },
         ];
         let w = parse(t::TXT, &tk, &origin()).unwrap();
         assert_eq!(to_text(t::TXT, &w), "\"v=DKIM1; k=rsa; \" \"p=;\\\"x\"");
+        let a256 = [b'a'; 256];
         let long = Token {
-            text: vec![b'a'; 256],
+            text: &a256,
             quoted: true,
         };
         assert!(parse(t::TXT, &[long], &origin()).is_err());

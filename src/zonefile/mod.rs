@@ -42,174 +42,205 @@ pub struct Parsed {
     pub files: Vec<PathBuf>,
 }
 
-struct Entry {
+/// A zero-copy lexer over zone file text: splits it into logical entries (lines, with
+/// parenthesised continuations joined) of raw tokens (escapes kept, quotes removed), one entry
+/// at a time into a caller's token buffer.
+struct Lexer<'a> {
+    text: &'a [u8],
+    i: usize,
     line: usize,
+}
+
+/// One logical entry found by [`Lexer::next_entry`].
+struct EntryInfo {
+    /// Line where the entry starts.
+    line: usize,
+    /// The entry began with blank space: its owner is the previous record's.
     leading_ws: bool,
-    toks: Vec<Token>,
+    /// Byte offset of the entry's first character (its first token, or the blank space).
+    start: usize,
 }
 
-/// Splits text into logical entries (parentheses joined), tokens raw (escapes kept).
-fn lex(text: &[u8]) -> Result<Vec<Entry>, (usize, String)> {
-    let mut entries = Vec::new();
-    let mut i = 0usize;
-    let mut line = 1usize;
-    let mut paren = 0usize;
-    let mut cur: Option<Entry> = None;
-    let mut at_line_start = true;
-    let n = text.len();
-    while i < n {
-        let c = text[i];
-        match c {
-            b'\n' => {
-                line += 1;
-                i += 1;
-                if paren == 0 {
-                    if let Some(e) = cur.take() {
-                        if !e.toks.is_empty() {
-                            entries.push(e);
+impl<'a> Lexer<'a> {
+    fn new(text: &'a [u8], line: usize) -> Lexer<'a> {
+        Lexer { text, i: 0, line }
+    }
+
+    /// The next entry with at least one token, its tokens in `toks` (cleared first); `Ok(None)`
+    /// at the end; `Err((line, message))` for `)` without `(`, an unterminated quoted string or
+    /// a `(` still open at the end.
+    fn next_entry(
+        &mut self,
+        toks: &mut Vec<Token<'a>>,
+    ) -> Result<Option<EntryInfo>, (usize, String)> {
+        let text = self.text;
+        let n = text.len();
+        let mut paren = 0usize;
+        let mut cur: Option<EntryInfo> = None;
+        let mut at_line_start = true;
+        toks.clear();
+        let open = |cur: &mut Option<EntryInfo>, line: usize, start: usize| {
+            if cur.is_none() {
+                *cur = Some(EntryInfo {
+                    line,
+                    leading_ws: false,
+                    start,
+                });
+            }
+        };
+        while self.i < n {
+            let i = self.i;
+            match text[i] {
+                b'\n' => {
+                    self.line += 1;
+                    self.i += 1;
+                    if paren == 0 {
+                        if let Some(e) = cur.take() {
+                            if !toks.is_empty() {
+                                return Ok(Some(e));
+                            }
+                        }
+                        at_line_start = true;
+                    }
+                }
+                b' ' | b'\t' | b'\r' => {
+                    if at_line_start && paren == 0 && cur.is_none() {
+                        cur = Some(EntryInfo {
+                            line: self.line,
+                            leading_ws: true,
+                            start: i,
+                        });
+                    }
+                    at_line_start = false;
+                    self.i += 1;
+                }
+                b';' => match memchr_newline(&text[i..]) {
+                    Some(k) => self.i = i + k,
+                    None => self.i = n,
+                },
+                b'(' => {
+                    paren += 1;
+                    at_line_start = false;
+                    open(&mut cur, self.line, i);
+                    self.i += 1;
+                }
+                b')' => {
+                    if paren == 0 {
+                        return Err((self.line, "')' without '('".into()));
+                    }
+                    paren -= 1;
+                    self.i += 1;
+                }
+                b'"' => {
+                    at_line_start = false;
+                    open(&mut cur, self.line, i);
+                    let start_line = self.line;
+                    let mut j = i + 1;
+                    let s = j;
+                    loop {
+                        if j >= n {
+                            return Err((start_line, "unterminated quoted string".into()));
+                        }
+                        match text[j] {
+                            b'\\' => j += 2,
+                            b'"' => break,
+                            b'\n' => {
+                                self.line += 1;
+                                j += 1;
+                            }
+                            _ => j += 1,
                         }
                     }
-                    at_line_start = true;
-                }
-            }
-            b' ' | b'\t' | b'\r' => {
-                if at_line_start && paren == 0 && cur.is_none() {
-                    cur = Some(Entry {
-                        line,
-                        leading_ws: true,
-                        toks: Vec::new(),
+                    let end = j.min(n);
+                    toks.push(Token {
+                        text: &text[s..end],
+                        quoted: true,
                     });
+                    self.i = end + 1;
                 }
-                at_line_start = false;
-                i += 1;
-            }
-            b';' => {
-                while i < n && text[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'(' => {
-                paren += 1;
-                at_line_start = false;
-                cur.get_or_insert(Entry {
-                    line,
-                    leading_ws: false,
-                    toks: Vec::new(),
-                });
-                i += 1;
-            }
-            b')' => {
-                if paren == 0 {
-                    return Err((line, "')' without '('".into()));
-                }
-                paren -= 1;
-                i += 1;
-            }
-            b'"' => {
-                at_line_start = false;
-                let e = cur.get_or_insert(Entry {
-                    line,
-                    leading_ws: false,
-                    toks: Vec::new(),
-                });
-                let start_line = line;
-                i += 1;
-                let s = i;
-                loop {
-                    if i >= n {
-                        return Err((start_line, "unterminated quoted string".into()));
-                    }
-                    match text[i] {
-                        b'\\' => i += 2,
-                        b'"' => break,
-                        b'\n' => {
-                            line += 1;
-                            i += 1;
+                _ => {
+                    at_line_start = false;
+                    open(&mut cur, self.line, i);
+                    let mut j = i;
+                    while j < n {
+                        match text[j] {
+                            b'\\' => j += 2,
+                            b' ' | b'\t' | b'\r' | b'\n' | b';' | b'(' | b')' | b'"' => break,
+                            _ => j += 1,
                         }
-                        _ => i += 1,
                     }
+                    let end = j.min(n);
+                    toks.push(Token {
+                        text: &text[i..end],
+                        quoted: false,
+                    });
+                    self.i = end;
                 }
-                let end = i.min(n);
-                e.toks.push(Token {
-                    text: text[s..end].to_vec(),
-                    quoted: true,
-                });
-                i = end + 1;
-            }
-            _ => {
-                at_line_start = false;
-                let e = cur.get_or_insert(Entry {
-                    line,
-                    leading_ws: false,
-                    toks: Vec::new(),
-                });
-                let s = i;
-                while i < n {
-                    match text[i] {
-                        b'\\' => {
-                            i += 2;
-                        }
-                        b' ' | b'\t' | b'\r' | b'\n' | b';' | b'(' | b')' | b'"' => break,
-                        _ => i += 1,
-                    }
-                }
-                let end = i.min(n);
-                e.toks.push(Token {
-                    text: text[s..end].to_vec(),
-                    quoted: false,
-                });
-                i = end;
             }
         }
-    }
-    if paren > 0 {
-        return Err((line, "unclosed '(' at end of file".into()));
-    }
-    if let Some(e) = cur {
-        if !e.toks.is_empty() {
-            entries.push(e);
+        if paren > 0 {
+            return Err((self.line, "unclosed '(' at end of file".into()));
+        }
+        match cur {
+            Some(e) if !toks.is_empty() => Ok(Some(e)),
+            _ => Ok(None),
         }
     }
-    Ok(entries)
 }
 
+/// Offset of the first newline in `s`.
+fn memchr_newline(s: &[u8]) -> Option<usize> {
+    s.iter().position(|&b| b == b'\n')
+}
+
+/// The parser's state between entries.
+#[derive(Clone)]
 struct State {
     origin: Option<Name>,
     default_ttl: Option<u32>,
     last_owner: Option<Name>,
+    /// The owner token `last_owner` was parsed from, under the current origin: a record with
+    /// the same owner text reuses it instead of parsing it again.
+    last_owner_text: Option<Vec<u8>>,
     last_ttl: Option<u32>,
+}
+
+impl State {
+    fn new(origin: &Name) -> State {
+        State {
+            origin: Some(origin.clone()),
+            default_ttl: None,
+            last_owner: None,
+            last_owner_text: None,
+            last_ttl: None,
+        }
+    }
 }
 
 /// Parses zone file text. `origin` is the zone's name (the initial `$ORIGIN`).
 pub fn parse_str(text: &str, file: &Path, origin: &Name) -> Result<Parsed, Vec<ParseError>> {
     let mut p = Parsed::default();
-    let mut st = State {
-        origin: Some(origin.clone()),
-        default_ttl: None,
-        last_owner: None,
-        last_ttl: None,
-    };
+    let mut st = State::new(origin);
     let mut errs = Vec::new();
     parse_into(text.as_bytes(), file, &mut st, &mut p, &mut errs, 0);
     finish(p, errs)
 }
 
-/// Reads and parses a zone file.
-pub fn parse_file(path: &Path, origin: &Name) -> Result<Parsed, Vec<ParseError>> {
-    let text = std::fs::read(path).map_err(|e| {
+fn read_file(path: &Path) -> Result<Vec<u8>, Vec<ParseError>> {
+    std::fs::read(path).map_err(|e| {
         vec![ParseError {
             file: path.to_path_buf(),
             line: 0,
             message: format!("cannot read: {e}"),
         }]
-    })?;
+    })
+}
+
+/// Reads and parses a zone file.
+pub fn parse_file(path: &Path, origin: &Name) -> Result<Parsed, Vec<ParseError>> {
+    let text = read_file(path)?;
     let mut p = Parsed::default();
-    let mut st = State {
-        origin: Some(origin.clone()),
-        default_ttl: None,
-        last_owner: None,
-        last_ttl: None,
-    };
+    let mut st = State::new(origin);
     let mut errs = Vec::new();
     parse_into(&text, path, &mut st, &mut p, &mut errs, 0);
     finish(p, errs)
@@ -229,6 +260,52 @@ fn finish(mut p: Parsed, errs: Vec<ParseError>) -> Result<Parsed, Vec<ParseError
 /// millions of lines.
 const MAX_ERRORS: usize = 100;
 
+/// An `$INCLUDE` to be read: the file as written and the origin argument.
+struct Include {
+    file: String,
+    origin: Option<String>,
+}
+
+/// True when the entry is a `$` directive.
+fn is_directive(leading_ws: bool, toks: &[Token<'_>]) -> bool {
+    !leading_ws && !toks[0].quoted && toks[0].text.first() == Some(&b'$')
+}
+
+/// Applies `$ORIGIN` or `$TTL` to `st`; returns an `$INCLUDE` for the caller to read.
+fn directive(toks: &[Token<'_>], st: &mut State) -> Result<Option<Include>, String> {
+    let arg = |i: usize| toks.get(i).map(|t| t.as_str().into_owned());
+    let first = toks[0].as_str();
+    match first.to_ascii_uppercase().as_str() {
+        "$ORIGIN" => match arg(1) {
+            Some(o) => match Name::parse(&o, st.origin.as_ref()) {
+                Ok(n) => {
+                    st.origin = Some(n);
+                    st.last_owner_text = None;
+                    Ok(None)
+                }
+                Err(m) => Err(format!("$ORIGIN: {m}")),
+            },
+            None => Err("$ORIGIN needs a name".into()),
+        },
+        "$TTL" => match arg(1).map(|s| rdata::parse_ttl(&s)) {
+            Some(Ok(v)) => {
+                st.default_ttl = Some(v);
+                Ok(None)
+            }
+            Some(Err(m)) => Err(format!("$TTL: {m}")),
+            None => Err("$TTL needs a value".into()),
+        },
+        "$INCLUDE" => match arg(1) {
+            Some(file) => Ok(Some(Include {
+                file,
+                origin: arg(2),
+            })),
+            None => Err("$INCLUDE needs a file name".into()),
+        },
+        other => Err(format!("unsupported directive {other}")),
+    }
+}
+
 fn parse_into(
     text: &[u8],
     file: &Path,
@@ -237,6 +314,8 @@ fn parse_into(
     errs: &mut Vec<ParseError>,
     depth: usize,
 ) {
+    // a lexical error anywhere in the file is its only error, and nothing of it is kept
+    let (records0, errs0, files0, st0) = (p.records.len(), errs.len(), p.files.len(), st.clone());
     let file_idx = p.files.len();
     p.files.push(file.to_path_buf());
     let err = |line: usize, message: String| ParseError {
@@ -244,79 +323,86 @@ fn parse_into(
         line,
         message,
     };
-    let entries = match lex(text) {
-        Ok(e) => e,
-        Err((line, m)) => {
-            errs.push(err(line, m));
-            return;
-        }
-    };
-    for e in entries {
-        if errs.len() >= MAX_ERRORS {
-            return;
-        }
-        let first = e.toks[0].as_str().to_string();
-        if !e.leading_ws && !e.toks[0].quoted && first.starts_with('$') {
-            let arg = |i: usize| e.toks.get(i).map(|t| t.as_str().to_string());
-            match first.to_ascii_uppercase().as_str() {
-                "$ORIGIN" => match arg(1) {
-                    Some(o) => match Name::parse(&o, st.origin.as_ref()) {
-                        Ok(n) => st.origin = Some(n),
-                        Err(m) => errs.push(err(e.line, format!("$ORIGIN: {m}"))),
-                    },
-                    None => errs.push(err(e.line, "$ORIGIN needs a name".into())),
-                },
-                "$TTL" => match arg(1).map(|s| rdata::parse_ttl(&s)) {
-                    Some(Ok(v)) => st.default_ttl = Some(v),
-                    Some(Err(m)) => errs.push(err(e.line, format!("$TTL: {m}"))),
-                    None => errs.push(err(e.line, "$TTL needs a value".into())),
-                },
-                "$INCLUDE" => {
-                    let Some(f) = arg(1) else {
-                        errs.push(err(e.line, "$INCLUDE needs a file name".into()));
-                        continue;
-                    };
-                    if depth >= MAX_INCLUDE_DEPTH {
-                        errs.push(err(
-                            e.line,
-                            format!("$INCLUDE nested deeper than {MAX_INCLUDE_DEPTH}"),
-                        ));
-                        continue;
-                    }
-                    let path = {
-                        let fp = PathBuf::from(&f);
-                        if fp.is_absolute() {
-                            fp
-                        } else {
-                            file.parent().unwrap_or(Path::new(".")).join(fp)
-                        }
-                    };
-                    let saved_origin = st.origin.clone();
-                    if let Some(o) = arg(2) {
-                        match Name::parse(&o, st.origin.as_ref()) {
-                            Ok(n) => st.origin = Some(n),
-                            Err(m) => {
-                                errs.push(err(e.line, format!("$INCLUDE origin: {m}")));
-                                continue;
-                            }
-                        }
-                    }
-                    match std::fs::read(&path) {
-                        Ok(t) => parse_into(&t, &path, st, p, errs, depth + 1),
-                        Err(er) => {
-                            errs.push(err(e.line, format!("$INCLUDE {}: {er}", path.display())))
-                        }
-                    }
-                    // RFC 1035 §5.1: the origin reverts after an include
-                    st.origin = saved_origin;
-                }
-                other => errs.push(err(e.line, format!("unsupported directive {other}"))),
+    let mut lexer = Lexer::new(text, 1);
+    let mut toks = Vec::with_capacity(16);
+    let mut scratch = Vec::with_capacity(256);
+    loop {
+        let e = match lexer.next_entry(&mut toks) {
+            Ok(Some(e)) => e,
+            Ok(None) => break,
+            Err((line, m)) => {
+                p.records.truncate(records0);
+                p.places.truncate(records0);
+                p.files.truncate(files0);
+                p.files.push(file.to_path_buf());
+                errs.truncate(errs0);
+                *st = st0;
+                errs.push(err(line, m));
+                return;
             }
+        };
+        if errs.len() >= MAX_ERRORS {
+            // the rest is only lexed, for a lexical error (which would replace the others)
             continue;
         }
-        match parse_record(&e, st) {
+        if is_directive(e.leading_ws, &toks) {
+            let inc = match directive(&toks, st) {
+                Ok(Some(inc)) => inc,
+                Ok(None) => continue,
+                Err(m) => {
+                    errs.push(err(e.line, m));
+                    continue;
+                }
+            };
+            if depth >= MAX_INCLUDE_DEPTH {
+                errs.push(err(
+                    e.line,
+                    format!("$INCLUDE nested deeper than {MAX_INCLUDE_DEPTH}"),
+                ));
+                continue;
+            }
+            let path = {
+                let fp = PathBuf::from(&inc.file);
+                if fp.is_absolute() {
+                    fp
+                } else {
+                    file.parent().unwrap_or(Path::new(".")).join(fp)
+                }
+            };
+            let saved_origin = st.origin.clone();
+            if let Some(o) = inc.origin {
+                match Name::parse(&o, st.origin.as_ref()) {
+                    Ok(n) => {
+                        st.origin = Some(n);
+                        st.last_owner_text = None;
+                    }
+                    Err(m) => {
+                        errs.push(err(e.line, format!("$INCLUDE origin: {m}")));
+                        continue;
+                    }
+                }
+            }
+            match std::fs::read(&path) {
+                Ok(t) => parse_into(&t, &path, st, p, errs, depth + 1),
+                Err(er) => errs.push(err(e.line, format!("$INCLUDE {}: {er}", path.display()))),
+            }
+            // RFC 1035 §5.1: the origin reverts after an include
+            st.origin = saved_origin;
+            st.last_owner_text = None;
+            continue;
+        }
+        match parse_record(&toks, e.leading_ws, st, &mut scratch) {
             Ok(r) => {
-                p.records.push(r);
+                let Some(owner) = st.last_owner.clone() else {
+                    continue;
+                };
+                p.records.push(Record {
+                    owner,
+                    rtype: r.rtype,
+                    class: r.class,
+                    ttl: r.ttl,
+                    rdata: r.rdata,
+                });
                 p.places.push((file_idx, e.line));
             }
             Err(m) => errs.push(err(e.line, m)),
@@ -324,23 +410,42 @@ fn parse_into(
     }
 }
 
-fn parse_record(e: &Entry, st: &mut State) -> Result<Record, String> {
+/// A record's fields except its owner, which is `State::last_owner` after [`parse_record`].
+struct Fields {
+    rtype: u16,
+    class: u16,
+    ttl: u32,
+    rdata: Vec<u8>,
+}
+
+/// Parses one record entry. Its owner is left in `st.last_owner`.
+fn parse_record(
+    toks: &[Token<'_>],
+    leading_ws: bool,
+    st: &mut State,
+    scratch: &mut Vec<u8>,
+) -> Result<Fields, String> {
     let mut i = 0;
-    let owner = if e.leading_ws {
-        st.last_owner
-            .clone()
-            .ok_or("record without owner and no previous owner")?
+    if leading_ws {
+        if st.last_owner.is_none() {
+            return Err("record without owner and no previous owner".into());
+        }
     } else {
         i = 1;
-        let o = Name::parse_bytes(&e.toks[0].text, st.origin.as_ref())?;
-        st.last_owner = Some(o.clone());
-        o
-    };
+        let text = toks[0].text;
+        if st.last_owner.is_none() || st.last_owner_text.as_deref() != Some(text) {
+            let o = Name::parse_bytes(text, st.origin.as_ref())?;
+            st.last_owner = Some(o);
+            let t = st.last_owner_text.get_or_insert_with(Vec::new);
+            t.clear();
+            t.extend_from_slice(text);
+        }
+    }
     let mut ttl: Option<u32> = None;
     let mut class: Option<u16> = None;
     let rtype;
     loop {
-        let tk = e.toks.get(i).ok_or("missing record type")?;
+        let tk = toks.get(i).ok_or("missing record type")?;
         if tk.quoted {
             return Err(format!("expected a type, found \"{}\"", tk.as_str()));
         }
@@ -361,9 +466,17 @@ fn parse_record(e: &Entry, st: &mut State) -> Result<Record, String> {
         i += 1;
         break;
     }
-    let origin = st.origin.clone().ok_or("no origin")?;
-    let rd = rdata::parse(rtype, &e.toks[i..], &origin)
-        .map_err(|m| format!("{} {}: {m}", owner, rtype::type_name(rtype)))?;
+    let origin = st.origin.as_ref().ok_or("no origin")?;
+    scratch.clear();
+    rdata::parse_into(scratch, rtype, &toks[i..], origin).map_err(|m| {
+        let owner = st
+            .last_owner
+            .as_ref()
+            .map(|o| o.to_string())
+            .unwrap_or_default();
+        format!("{} {}: {m}", owner, rtype::type_name(rtype))
+    })?;
+    let rd = scratch.as_slice().to_vec();
     let ttl = match ttl {
         Some(v) => v,
         None => match st.default_ttl {
@@ -376,8 +489,7 @@ fn parse_record(e: &Entry, st: &mut State) -> Result<Record, String> {
         },
     };
     st.last_ttl = Some(ttl);
-    Ok(Record {
-        owner,
+    Ok(Fields {
         rtype,
         class: class.unwrap_or(rtype::class::IN),
         ttl,
