@@ -17,6 +17,8 @@ use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+mod load;
+
 /// `$INCLUDE` nesting limit: an include loop must end in an error, not a stack overflow.
 pub const MAX_INCLUDE_DEPTH: usize = 16;
 
@@ -202,6 +204,8 @@ struct State {
     /// The owner token `last_owner` was parsed from, under the current origin: a record with
     /// the same owner text reuses it instead of parsing it again.
     last_owner_text: Option<Vec<u8>>,
+    /// Counts the owners parsed: changes whenever `last_owner` is replaced.
+    owner_gen: u64,
     last_ttl: Option<u32>,
 }
 
@@ -212,6 +216,7 @@ impl State {
             default_ttl: None,
             last_owner: None,
             last_owner_text: None,
+            owner_gen: 0,
             last_ttl: None,
         }
     }
@@ -436,6 +441,7 @@ fn parse_record(
         if st.last_owner.is_none() || st.last_owner_text.as_deref() != Some(text) {
             let o = Name::parse_bytes(text, st.origin.as_ref())?;
             st.last_owner = Some(o);
+            st.owner_gen += 1;
             let t = st.last_owner_text.get_or_insert_with(Vec::new);
             t.clear();
             t.extend_from_slice(text);
@@ -497,15 +503,95 @@ fn parse_record(
     })
 }
 
-/// Loads a zone file into a checked [`Zone`]; errors are `FILE:LINE: message` strings.
+/// Loads a zone file into a checked [`Zone`]; errors are `FILE:LINE: message` strings. A large
+/// file is parsed on all cores ([`load`]), with the same result as the sequential path.
 pub fn load_zone(path: &Path, origin: &Name) -> Result<(Zone, Vec<String>), Vec<String>> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    load_zone_with(path, origin, threads, load::CHUNK_BYTES)
+}
+
+/// [`load_zone`] with a given thread count and chunk size (tests use small chunks).
+pub fn load_zone_with(
+    path: &Path,
+    origin: &Name,
+    threads: usize,
+    chunk_bytes: usize,
+) -> Result<(Zone, Vec<String>), Vec<String>> {
     let mut phases = crate::signer::phase::Phases::new("load");
-    let parsed = parse_file(path, origin)
-        .map_err(|es| es.iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
+    let text =
+        read_file(path).map_err(|es| es.iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
+    phases.mark("read");
+    if threads > 1 {
+        if let Some(chunks) = load::plan(&text, origin, chunk_bytes) {
+            phases.mark("plan");
+            let z = load::load_chunks(&text, path, origin, &chunks, threads);
+            phases.mark("parse+build");
+            return z;
+        }
+    }
+    let mut p = Parsed::default();
+    let mut st = State::new(origin);
+    let mut errs = Vec::new();
+    parse_into(&text, path, &mut st, &mut p, &mut errs, 0);
+    drop(text);
+    let parsed =
+        finish(p, errs).map_err(|es| es.iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
     phases.mark("parse");
     let z = zone_from_parsed(parsed, origin);
     phases.mark("build");
     z
+}
+
+/// The zone-wide rules `Zone::from_records` checks after taking the records in, with its
+/// messages, for the parallel loader (which builds the nodes itself).
+fn zone_rules(zone: &Zone) -> Vec<String> {
+    let origin = &zone.origin;
+    let mut problems = Vec::new();
+    match zone.nodes.get(origin).and_then(|n| n.get(t::SOA)) {
+        None => problems.push(format!("zone {origin} has no SOA record at its apex")),
+        Some(s) if s.rdatas.len() != 1 => problems.push(format!(
+            "zone {origin} has {} SOA records (exactly one allowed)",
+            s.rdatas.len()
+        )),
+        _ => {}
+    }
+    if !zone.nodes.get(origin).is_some_and(|n| n.has(t::NS)) {
+        problems.push(format!("zone {origin} has no NS records at its apex"));
+    }
+    for (name, node) in &zone.nodes {
+        if name != origin && node.has(t::SOA) {
+            problems.push(format!("{name}: SOA record below the apex"));
+        }
+        if let Some(c) = node.get(t::CNAME) {
+            if c.rdatas.len() > 1 {
+                problems.push(format!(
+                    "{name}: more than one CNAME record (RFC 2181 §10.1)"
+                ));
+            }
+            let others: Vec<String> = node
+                .rrsets
+                .iter()
+                .filter(|r| !matches!(r.rtype, t::CNAME | t::NSEC | t::NSEC3 | t::RRSIG))
+                .map(|r| rtype::type_name(r.rtype))
+                .collect();
+            if !others.is_empty() {
+                problems.push(format!(
+                    "{name}: CNAME beside other data ({}) (RFC 1034 §3.6.2)",
+                    others.join(", ")
+                ));
+            }
+        }
+        if let Some(d) = node.get(t::DNAME) {
+            if d.rdatas.len() > 1 {
+                problems.push(format!(
+                    "{name}: more than one DNAME record (RFC 6672 §2.4)"
+                ));
+            }
+        }
+    }
+    problems
 }
 
 /// Builds a checked [`Zone`] from parsed records.
