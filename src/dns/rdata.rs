@@ -36,7 +36,7 @@ impl<'a> Token<'a> {
         }
     }
     pub fn as_str(&self) -> Cow<'_, str> {
-        String::from_utf8_lossy(&self.text)
+        String::from_utf8_lossy(self.text)
     }
 }
 
@@ -413,7 +413,7 @@ pub fn parse_into(
             }
             Name(..) => {
                 let tk = tok(i)?;
-                let n = super::name::Name::parse_bytes(&tk.text, Some(origin))?;
+                let n = super::name::Name::parse_bytes(tk.text, Some(origin))?;
                 out.extend_from_slice(n.as_wire());
                 i += 1;
             }
@@ -601,7 +601,7 @@ pub fn parse_ttl(s: &str) -> Result<u32, String> {
 }
 
 fn push_charstring(out: &mut Vec<u8>, tk: &Token) -> Result<(), String> {
-    let v = decode_escapes(&tk.text)?;
+    let v = decode_escapes(tk.text)?;
     if v.len() > 255 {
         return Err(format!(
             "character-string of {} octets (at most 255; split it into several quoted strings)",
@@ -945,11 +945,11 @@ fn parse_caa(toks: &[Token]) -> Result<Vec<u8>, String> {
         return Err("CAA needs: flags tag \"value\"".into());
     }
     let flags = num(&toks[0], 255)? as u8;
-    let tag = decode_escapes(&toks[1].text)?;
+    let tag = decode_escapes(toks[1].text)?;
     if tag.is_empty() || tag.len() > 255 || !tag.iter().all(|b| b.is_ascii_alphanumeric()) {
         return Err("CAA tag must be 1-255 letters and digits".into());
     }
-    let value = decode_escapes(&toks[2].text)?;
+    let value = decode_escapes(toks[2].text)?;
     let mut out = vec![flags, tag.len() as u8];
     out.extend_from_slice(&tag);
     out.extend_from_slice(&value);
@@ -978,7 +978,7 @@ fn parse_uri(toks: &[Token]) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
     out.extend_from_slice(&(num(&toks[0], 65535)? as u16).to_be_bytes());
     out.extend_from_slice(&(num(&toks[1], 65535)? as u16).to_be_bytes());
-    out.extend_from_slice(&decode_escapes(&toks[2].text)?);
+    out.extend_from_slice(&decode_escapes(toks[2].text)?);
     Ok(out)
 }
 
@@ -1063,7 +1063,7 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
 mod tests {
     use super::*;
 
-    fn toks(s: &str) -> Vec<Token> {
+    fn toks(s: &str) -> Vec<Token<'_>> {
         s.split_whitespace().map(Token::plain).collect()
     }
     fn origin() -> super::super::name::Name {

@@ -69,7 +69,7 @@ pub fn parse(toks: &[Token], origin: &Name) -> Result<Vec<u8>, String> {
         .as_str()
         .parse()
         .map_err(|_| "bad SVCB priority".to_string())?;
-    let target = Name::parse_bytes(&toks[1].text, Some(origin))?;
+    let target = Name::parse_bytes(toks[1].text, Some(origin))?;
     let mut out = prio.to_be_bytes().to_vec();
     out.extend_from_slice(target.as_wire());
     let mut params: Vec<(u16, Vec<u8>)> = Vec::new();
@@ -80,7 +80,7 @@ pub fn parse(toks: &[Token], origin: &Name) -> Result<Vec<u8>, String> {
         let text = tk.text;
         let (k, mut val): (&[u8], Option<Vec<u8>>) = match text.iter().position(|&b| b == b'=') {
             Some(p) => (&text[..p], Some(text[p + 1..].to_vec())),
-            None => (&text[..], None),
+            None => (text, None),
         };
         // `key= "value"`: the value is the next (quoted) token
         if let Some(v) = &val {

@@ -197,6 +197,9 @@ pub fn strip_dnssec(zone: &mut Zone) -> Vec<String> {
         .collect()
 }
 
+/// A chunk of signing work's result: (chunk number, its signatures with their node indices).
+type ChunkSigs = (usize, Result<Vec<(usize, Sig)>, SignError>);
+
 /// One RRset to sign: its node (index in canonical order) and type.
 struct Task {
     node: usize,
@@ -382,7 +385,7 @@ fn sign_zone_with(
     };
     let chunk = tasks.len().div_ceil(threads * 8).max(64);
     // (chunk number, its signatures in task order, which is node order)
-    let mut results: Vec<(usize, Result<Vec<(usize, Sig)>, SignError>)> = {
+    let mut results: Vec<ChunkSigs> = {
         let next = std::sync::atomic::AtomicUsize::new(0);
         let chunks: Vec<&[Task]> = tasks.chunks(chunk).collect();
         let out = std::sync::Mutex::new(Vec::new());

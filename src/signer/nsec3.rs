@@ -33,6 +33,10 @@ pub fn owner_of(hash: &[u8], origin: &Name) -> Result<Name, String> {
 }
 
 /// Where an NSEC3 record's owner hash comes from (for the collision message).
+/// The NSEC3 entries of a part of the zone: (hash, types bitmap, source) per owner, and the
+/// empty non-terminals found above its names.
+type Part<'a> = (Vec<([u8; 20], Vec<u8>, Source<'a>)>, Vec<Name>);
+
 enum Source<'a> {
     Node(&'a Name),
     Ent(Name),
@@ -69,7 +73,7 @@ pub fn add_nsec3_chain(
         .unwrap_or(1);
     let per = items.len().div_ceil(threads).max(1);
     // (hash, types bitmap, source) per owner, and the empty non-terminals seen, per part
-    let parts: Vec<(Vec<([u8; 20], Vec<u8>, Source<'_>)>, Vec<Name>)> = std::thread::scope(|s| {
+    let parts: Vec<Part<'_>> = std::thread::scope(|s| {
         let handles: Vec<_> = items
             .chunks(per)
             .map(|part| {
@@ -94,8 +98,7 @@ pub fn add_nsec3_chain(
                                 }
                             }
                             NameKind::Auth => {
-                                let mut v: Vec<u16> =
-                                    node.rrsets.iter().map(|r| r.rtype).collect();
+                                let mut v: Vec<u16> = node.rrsets.iter().map(|r| r.rtype).collect();
                                 if !v.is_empty() {
                                     v.push(t::RRSIG);
                                 }

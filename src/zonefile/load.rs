@@ -53,10 +53,9 @@ pub(super) fn plan(text: &[u8], origin: &Name, target: usize) -> Option<Vec<Chun
             Err(_) => return None,
         };
         if is_directive(e.leading_ws, &toks) {
-            match directive(&toks, &mut st) {
-                Ok(Some(_include)) => return None,
-                // errors are reported by the chunk's own parse of the same line
-                Ok(None) | Err(_) => {}
+            // errors are reported by the chunk's own parse of the same line
+            if let Ok(Some(_include)) = directive(&toks, &mut st) {
+                return None;
             }
             continue;
         }
