@@ -61,6 +61,7 @@ pub fn add_nsec3_chain(
     salt: &[u8],
     opt_out: bool,
 ) -> Result<(), SignError> {
+    let mut phases = super::phase::Phases::new("nsec3");
     let origin = zone.origin.clone();
     let items: Vec<(&Name, &Node, &NameKind)> = zone
         .nodes
@@ -150,6 +151,7 @@ pub fn add_nsec3_chain(
     for e in ents {
         entries.push((hash(&e, salt, iterations), Vec::new(), Source::Ent(e)));
     }
+    phases.mark("hash");
     entries.sort_unstable_by_key(|e| e.0);
     for w in entries.windows(2) {
         if w[0].0 == w[1].0 {
@@ -162,8 +164,7 @@ pub fn add_nsec3_chain(
     }
     let n = entries.len();
     let flags = if opt_out { 1u8 } else { 0 };
-    let mut records: Vec<(Name, RRset)> = Vec::with_capacity(n);
-    for i in 0..n {
+    let make = |i: usize| -> Result<(Name, RRset), SignError> {
         let next = &entries[(i + 1) % n].0;
         let (h, bm, _) = &entries[i];
         let mut rd = Vec::with_capacity(5 + salt.len() + 21 + bm.len());
@@ -176,17 +177,40 @@ pub fn add_nsec3_chain(
         rd.extend_from_slice(next);
         rd.extend_from_slice(bm);
         let owner = owner_of(h, &origin).map_err(SignError::Zone)?;
-        records.push((
+        Ok((
             owner,
             RRset {
                 rtype: t::NSEC3,
                 ttl,
                 rdatas: vec![rd],
             },
-        ));
+        ))
+    };
+    let per = n.div_ceil(threads).max(1);
+    let made: Vec<Result<Vec<(Name, RRset)>, SignError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n)
+            .step_by(per)
+            .map(|start| {
+                let make = &make;
+                s.spawn(move || (start..(start + per).min(n)).map(make).collect())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| match h.join() {
+                Ok(v) => v,
+                Err(p) => std::panic::resume_unwind(p),
+            })
+            .collect()
+    });
+    let mut records: Vec<(Name, RRset)> = Vec::with_capacity(n);
+    for part in made {
+        records.extend(part?);
     }
+    phases.mark("records");
     drop(entries);
     drop(items);
+    phases.mark("free");
     // hash order is the owners' canonical order (same length base32hex labels under the apex);
     // sort anyway if not, then merge with the zone's nodes in one pass
     if !records.windows(2).all(|w| w[0].0 < w[1].0) {
@@ -211,7 +235,9 @@ pub fn add_nsec3_chain(
         fresh.put(set);
         merged.push((n, fresh));
     }
+    phases.mark("merge");
     zone.nodes = merged.into_iter().collect();
+    phases.mark("map");
     Ok(())
 }
 
