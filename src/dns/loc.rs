@@ -182,11 +182,8 @@ mod tests {
             .map(Token::plain)
             .collect();
         let w2 = parse(&t2).unwrap();
-        let again: Vec<Token> = to_text(&w2)
-            .unwrap()
-            .split_whitespace()
-            .map(Token::plain)
-            .collect();
+        let text = to_text(&w2).unwrap();
+        let again: Vec<Token> = text.split_whitespace().map(Token::plain).collect();
         assert_eq!(parse(&again).unwrap(), w2);
     }
 }

@@ -355,8 +355,40 @@ fn write_label(s: &mut String, label: &[u8]) {
             }
             0x21..=0x7e => s.push(b as char),
             _ => {
-                s.push_str(&format!("\\{b:03}"));
+                s.push('\\');
+                super::rdata::push_decimal3(s, b);
             }
+        }
+    }
+}
+
+/// Appends the presentation form of the wire name `wire` (as [`Name`]'s `Display`) to `out`;
+/// `None` when `wire` is not exactly one well-formed uncompressed name.
+pub fn write_wire_name(out: &mut String, wire: &[u8]) -> Option<()> {
+    if super::wire::name_len(wire, 0)? != wire.len() {
+        return None;
+    }
+    if wire.len() == 1 {
+        out.push('.');
+        return Some(());
+    }
+    for l in (Labels { wire, pos: 0 }) {
+        write_label(out, l);
+        out.push('.');
+    }
+    Some(())
+}
+
+impl Name {
+    /// Appends the presentation form (as `Display`) to `out`.
+    pub fn write_text(&self, out: &mut String) {
+        if self.is_root() {
+            out.push('.');
+            return;
+        }
+        for l in self.labels() {
+            write_label(out, l);
+            out.push('.');
         }
     }
 }
@@ -386,10 +418,7 @@ impl fmt::Display for Name {
             return f.write_str(".");
         }
         let mut s = String::with_capacity(self.wire_len() + 4);
-        for l in self.labels() {
-            write_label(&mut s, l);
-            s.push('.');
-        }
+        self.write_text(&mut s);
         f.write_str(&s)
     }
 }

@@ -21,21 +21,22 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// A token of presentation input: its raw text (escapes not yet decoded, quotes removed) and
 /// whether it was quoted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Token {
-    pub text: Vec<u8>,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Token<'a> {
+    /// A slice of the input text: tokens are not copied.
+    pub text: &'a [u8],
     pub quoted: bool,
 }
 
-impl Token {
-    pub fn plain(s: &str) -> Token {
+impl<'a> Token<'a> {
+    pub fn plain(s: &'a str) -> Token<'a> {
         Token {
-            text: s.as_bytes().to_vec(),
+            text: s.as_bytes(),
             quoted: false,
         }
     }
     pub fn as_str(&self) -> Cow<'_, str> {
-        String::from_utf8_lossy(&self.text)
+        String::from_utf8_lossy(self.text)
     }
 }
 
@@ -331,30 +332,46 @@ pub fn canonical(rtype: u16, rdata: &[u8]) -> Cow<'_, [u8]> {
 
 /// Parses the RDATA tokens of one record of type `rtype`.
 pub fn parse(rtype: u16, toks: &[Token], origin: &Name) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    parse_into(&mut out, rtype, toks, origin)?;
+    Ok(out)
+}
+
+/// As [`parse`], appending to `out` (a buffer reused across records: the zone file reader
+/// then copies each RDATA once, at its exact size). On error `out` holds an unspecified part.
+pub fn parse_into(
+    out: &mut Vec<u8>,
+    rtype: u16,
+    toks: &[Token],
+    origin: &Name,
+) -> Result<(), String> {
     if let Some(first) = toks.first() {
         if !first.quoted && first.text == b"\\#" {
-            return parse_generic(rtype, &toks[1..]);
+            out.extend_from_slice(&parse_generic(rtype, &toks[1..])?);
+            return Ok(());
         }
     }
     if special(rtype) {
-        return match rtype {
+        let v = match rtype {
             t::CAA => parse_caa(toks),
             t::URI => parse_uri(toks),
             t::LOC => super::loc::parse(toks),
             _ => super::svcb::parse(toks, origin),
-        };
+        }?;
+        out.extend_from_slice(&v);
+        return Ok(());
     }
+    let start = out.len();
     let fields = spec(rtype).ok_or_else(|| {
         format!(
             "type {} has no known presentation format: use the RFC 3597 form \\# LEN HEX",
             rtype::type_name(rtype)
         )
     })?;
-    let mut out = Vec::with_capacity(64);
     let mut i = 0usize;
     for (fi, field) in fields.iter().enumerate() {
         let last = fi + 1 == fields.len();
-        let tok = |i: usize| -> Result<&Token, String> {
+        let tok = |i: usize| -> Result<&Token<'_>, String> {
             toks.get(i)
                 .ok_or_else(|| format!("{} RDATA: too few fields", rtype::type_name(rtype)))
         };
@@ -396,7 +413,7 @@ pub fn parse(rtype: u16, toks: &[Token], origin: &Name) -> Result<Vec<u8>, Strin
             }
             Name(..) => {
                 let tk = tok(i)?;
-                let n = super::name::Name::parse_bytes(&tk.text, Some(origin))?;
+                let n = super::name::Name::parse_bytes(tk.text, Some(origin))?;
                 out.extend_from_slice(n.as_wire());
                 i += 1;
             }
@@ -413,7 +430,7 @@ pub fn parse(rtype: u16, toks: &[Token], origin: &Name) -> Result<Vec<u8>, Strin
                 i += 1;
             }
             Str => {
-                push_charstring(&mut out, tok(i)?)?;
+                push_charstring(out, tok(i)?)?;
                 i += 1;
             }
             Strs => {
@@ -421,7 +438,7 @@ pub fn parse(rtype: u16, toks: &[Token], origin: &Name) -> Result<Vec<u8>, Strin
                     return Err("TXT needs at least one string".into());
                 }
                 while i < toks.len() {
-                    push_charstring(&mut out, &toks[i])?;
+                    push_charstring(out, &toks[i])?;
                     i += 1;
                 }
             }
@@ -510,10 +527,10 @@ pub fn parse(rtype: u16, toks: &[Token], origin: &Name) -> Result<Vec<u8>, Strin
             ));
         }
     }
-    if out.len() > u16::MAX as usize {
+    if out.len() - start > u16::MAX as usize {
         return Err("RDATA longer than 65535 octets".into());
     }
-    Ok(out)
+    Ok(())
 }
 
 fn parse_generic(rtype: u16, toks: &[Token]) -> Result<Vec<u8>, String> {
@@ -584,7 +601,7 @@ pub fn parse_ttl(s: &str) -> Result<u32, String> {
 }
 
 fn push_charstring(out: &mut Vec<u8>, tk: &Token) -> Result<(), String> {
-    let v = decode_escapes(&tk.text)?;
+    let v = decode_escapes(tk.text)?;
     if v.len() > 255 {
         return Err(format!(
             "character-string of {} octets (at most 255; split it into several quoted strings)",
@@ -645,6 +662,12 @@ pub fn encode_bitmap(types: &mut Vec<u16>) -> Vec<u8> {
 /// Decodes a type bitmap into type numbers.
 pub fn decode_bitmap(b: &[u8]) -> Vec<u16> {
     let mut v = Vec::new();
+    for_each_bitmap_type(b, |t| v.push(t));
+    v
+}
+
+/// Calls `f` with each type of a type bitmap, in order.
+pub fn for_each_bitmap_type(b: &[u8], mut f: impl FnMut(u16)) {
     let mut p = 0;
     while p + 2 <= b.len() {
         let win = b[p] as u16;
@@ -655,13 +678,12 @@ pub fn decode_bitmap(b: &[u8]) -> Vec<u16> {
         for (i, byte) in bits.iter().enumerate() {
             for bit in 0..8 {
                 if byte & (0x80 >> bit) != 0 {
-                    v.push((win << 8) | (i * 8 + bit) as u16);
+                    f((win << 8) | (i * 8 + bit) as u16);
                 }
             }
         }
         p += 2 + len;
     }
-    v
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -670,80 +692,138 @@ pub fn decode_bitmap(b: &[u8]) -> Vec<u16> {
 /// Presentation form of RDATA. Unknown types, or data that does not fit the type's layout, are
 /// written in the RFC 3597 generic form, which always re-parses to the same bytes.
 pub fn to_text(rtype: u16, rdata: &[u8]) -> String {
-    let r = if special(rtype) {
-        match rtype {
+    let mut s = String::new();
+    write_text(&mut s, rtype, rdata);
+    s
+}
+
+/// Appends the presentation form of RDATA ([`to_text`]) to `out`, without allocating for the
+/// common types: the zone writer formats millions of records with it.
+pub fn write_text(out: &mut String, rtype: u16, rdata: &[u8]) {
+    if special(rtype) {
+        let r = match rtype {
             t::CAA => caa_text(rdata),
             t::URI => uri_text(rdata),
             t::LOC => super::loc::to_text(rdata),
             _ => super::svcb::to_text(rdata),
+        };
+        match r {
+            Some(text) => out.push_str(&text),
+            None => write_generic(out, rdata),
         }
-    } else if spec(rtype).is_some() {
-        fields_text(rtype, rdata)
-    } else {
-        None
-    };
-    r.unwrap_or_else(|| generic_text(rdata))
+        return;
+    }
+    let start = out.len();
+    if spec(rtype).is_none() || fields_text(out, rtype, rdata).is_none() {
+        out.truncate(start);
+        write_generic(out, rdata);
+    }
 }
 
 /// The RFC 3597 generic form.
 pub fn generic_text(rdata: &[u8]) -> String {
-    if rdata.is_empty() {
-        "\\# 0".into()
-    } else {
-        format!("\\# {} {}", rdata.len(), HEXUPPER.encode(rdata))
+    let mut s = String::new();
+    write_generic(&mut s, rdata);
+    s
+}
+
+fn write_generic(out: &mut String, rdata: &[u8]) {
+    out.push_str("\\# ");
+    push_decimal(out, rdata.len() as u64);
+    if !rdata.is_empty() {
+        out.push(' ');
+        HEXUPPER.encode_append(rdata, out);
     }
 }
 
-fn fields_text(rtype: u16, rdata: &[u8]) -> Option<String> {
+/// Appends `v` in decimal.
+pub fn push_decimal(out: &mut String, mut v: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        out.push(d as char);
+    }
+}
+
+/// Appends the fields of RDATA of a type with a field list, separated by spaces; `None` (with
+/// `out` partly written: the caller truncates) when the bytes do not fit the layout.
+fn fields_text(out: &mut String, rtype: u16, rdata: &[u8]) -> Option<()> {
+    use std::fmt::Write as _;
     let fields = spec(rtype)?;
-    let mut parts: Vec<String> = Vec::with_capacity(fields.len());
     let mut pos = 0usize;
+    let mut first = true;
+    // every part is preceded by a space except the first (as `parts.join(" ")` would)
+    let mut sep = |out: &mut String| {
+        if !first {
+            out.push(' ');
+        }
+        first = false;
+    };
     for field in fields {
         let rest = rdata.get(pos..)?;
         match field {
             U8 | Alg => {
-                parts.push(rest.first()?.to_string());
+                sep(out);
+                push_decimal(out, *rest.first()? as u64);
                 pos += 1;
             }
             U16 => {
-                parts.push(u16::from_be_bytes([*rest.first()?, *rest.get(1)?]).to_string());
+                sep(out);
+                push_decimal(
+                    out,
+                    u16::from_be_bytes([*rest.first()?, *rest.get(1)?]) as u64,
+                );
                 pos += 2;
             }
             Type => {
-                parts.push(rtype::type_name(u16::from_be_bytes([
-                    *rest.first()?,
-                    *rest.get(1)?,
-                ])));
+                sep(out);
+                rtype::write_type_name(out, u16::from_be_bytes([*rest.first()?, *rest.get(1)?]));
                 pos += 2;
             }
             U32 | Ttl => {
-                parts.push(u32::from_be_bytes(rest.get(..4)?.try_into().ok()?).to_string());
+                sep(out);
+                push_decimal(
+                    out,
+                    u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as u64,
+                );
                 pos += 4;
             }
             Time => {
-                parts.push(format_time(u32::from_be_bytes(
-                    rest.get(..4)?.try_into().ok()?,
-                )));
+                sep(out);
+                write_time(out, u32::from_be_bytes(rest.get(..4)?.try_into().ok()?));
                 pos += 4;
             }
             Name(..) => {
                 let end = wire::name_len(rest, 0)?;
-                parts.push(super::name::Name::from_wire(&rest[..end]).ok()?.to_string());
+                sep(out);
+                super::name::write_wire_name(out, &rest[..end])?;
                 pos += end;
             }
             A => {
                 let o: [u8; 4] = rest.get(..4)?.try_into().ok()?;
-                parts.push(Ipv4Addr::from(o).to_string());
+                sep(out);
+                let _ = write!(out, "{}", Ipv4Addr::from(o));
                 pos += 4;
             }
             Aaaa => {
                 let o: [u8; 16] = rest.get(..16)?.try_into().ok()?;
-                parts.push(Ipv6Addr::from(o).to_string());
+                sep(out);
+                let _ = write!(out, "{}", Ipv6Addr::from(o));
                 pos += 16;
             }
             Str => {
                 let l = *rest.first()? as usize;
-                parts.push(quote(rest.get(1..1 + l)?));
+                let v = rest.get(1..1 + l)?;
+                sep(out);
+                quote_into(out, v);
                 pos += 1 + l;
             }
             Strs => {
@@ -753,7 +833,9 @@ fn fields_text(rtype: u16, rdata: &[u8]) -> Option<String> {
                 }
                 while p < rest.len() {
                     let l = rest[p] as usize;
-                    parts.push(quote(rest.get(p + 1..p + 1 + l)?));
+                    let v = rest.get(p + 1..p + 1 + l)?;
+                    sep(out);
+                    quote_into(out, v);
                     p += 1 + l;
                 }
                 pos += p;
@@ -762,51 +844,56 @@ fn fields_text(rtype: u16, rdata: &[u8]) -> Option<String> {
                 if rest.is_empty() {
                     return None;
                 }
-                parts.push(BASE64.encode(rest));
+                sep(out);
+                BASE64.encode_append(rest, out);
                 pos = rdata.len();
             }
             Hex => {
                 if rest.is_empty() {
                     return None;
                 }
-                parts.push(HEXUPPER.encode(rest));
+                sep(out);
+                HEXUPPER.encode_append(rest, out);
                 pos = rdata.len();
             }
             Salt => {
                 let l = *rest.first()? as usize;
                 let v = rest.get(1..1 + l)?;
-                parts.push(if v.is_empty() {
-                    "-".into()
+                sep(out);
+                if v.is_empty() {
+                    out.push('-');
                 } else {
-                    HEXUPPER.encode(v)
-                });
+                    HEXUPPER.encode_append(v, out);
+                }
                 pos += 1 + l;
             }
             B32 => {
                 let l = *rest.first()? as usize;
-                parts.push(
-                    BASE32HEX_NOPAD
-                        .encode(rest.get(1..1 + l)?)
-                        .to_ascii_lowercase(),
-                );
+                let v = rest.get(1..1 + l)?;
+                sep(out);
+                let at = out.len();
+                BASE32HEX_NOPAD.encode_append(v, out);
+                out[at..].make_ascii_lowercase();
                 pos += 1 + l;
             }
             Bitmap => {
                 check_bitmap(rest).ok()?;
-                for ty in decode_bitmap(rest) {
-                    parts.push(rtype::type_name(ty));
-                }
+                for_each_bitmap_type(rest, |ty| {
+                    sep(out);
+                    rtype::write_type_name(out, ty);
+                });
                 pos = rdata.len();
             }
             Eui48 | Eui64 => {
                 let n = if *field == Eui48 { 6 } else { 8 };
                 let v = rest.get(..n)?;
-                parts.push(
-                    v.iter()
-                        .map(|b| format!("{b:02x}"))
-                        .collect::<Vec<_>>()
-                        .join("-"),
-                );
+                sep(out);
+                for (i, b) in v.iter().enumerate() {
+                    if i > 0 {
+                        out.push('-');
+                    }
+                    let _ = write!(out, "{b:02x}");
+                }
                 pos += n;
             }
         }
@@ -814,12 +901,18 @@ fn fields_text(rtype: u16, rdata: &[u8]) -> Option<String> {
     if pos != rdata.len() {
         return None;
     }
-    Some(parts.join(" "))
+    Some(())
 }
 
 /// Quotes a character-string for presentation, escaping `"`, `\` and non-printables.
 pub fn quote(s: &[u8]) -> String {
     let mut o = String::with_capacity(s.len() + 2);
+    quote_into(&mut o, s);
+    o
+}
+
+/// Appends the quoted form of a character-string ([`quote`]).
+pub fn quote_into(o: &mut String, s: &[u8]) {
     o.push('"');
     for &b in s {
         match b {
@@ -828,11 +921,20 @@ pub fn quote(s: &[u8]) -> String {
                 o.push(b as char);
             }
             0x20..=0x7e => o.push(b as char),
-            _ => o.push_str(&format!("\\{b:03}")),
+            _ => {
+                o.push('\\');
+                push_decimal3(o, b);
+            }
         }
     }
     o.push('"');
-    o
+}
+
+/// Appends an octet as three decimal digits (the `\DDD` escape's digits).
+pub fn push_decimal3(o: &mut String, b: u8) {
+    o.push((b'0' + b / 100) as char);
+    o.push((b'0' + (b / 10) % 10) as char);
+    o.push((b'0' + b % 10) as char);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -843,11 +945,11 @@ fn parse_caa(toks: &[Token]) -> Result<Vec<u8>, String> {
         return Err("CAA needs: flags tag \"value\"".into());
     }
     let flags = num(&toks[0], 255)? as u8;
-    let tag = decode_escapes(&toks[1].text)?;
+    let tag = decode_escapes(toks[1].text)?;
     if tag.is_empty() || tag.len() > 255 || !tag.iter().all(|b| b.is_ascii_alphanumeric()) {
         return Err("CAA tag must be 1-255 letters and digits".into());
     }
-    let value = decode_escapes(&toks[2].text)?;
+    let value = decode_escapes(toks[2].text)?;
     let mut out = vec![flags, tag.len() as u8];
     out.extend_from_slice(&tag);
     out.extend_from_slice(&value);
@@ -876,7 +978,7 @@ fn parse_uri(toks: &[Token]) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
     out.extend_from_slice(&(num(&toks[0], 65535)? as u16).to_be_bytes());
     out.extend_from_slice(&(num(&toks[1], 65535)? as u16).to_be_bytes());
-    out.extend_from_slice(&decode_escapes(&toks[2].text)?);
+    out.extend_from_slice(&decode_escapes(toks[2].text)?);
     Ok(out)
 }
 
@@ -907,16 +1009,29 @@ pub fn parse_time(s: &str) -> Result<u32, String> {
 
 /// Formats an RRSIG time field as YYYYMMDDHHmmSS (interpreted in the 1970–2106 window).
 pub fn format_time(v: u32) -> String {
+    let mut s = String::with_capacity(14);
+    write_time(&mut s, v);
+    s
+}
+
+/// Appends an RRSIG time field as YYYYMMDDHHmmSS ([`format_time`]).
+pub fn write_time(out: &mut String, v: u32) {
     let secs = v as i64;
     let days = secs.div_euclid(86400);
     let rem = secs.rem_euclid(86400);
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}{m:02}{d:02}{:02}{:02}{:02}",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    let two = |out: &mut String, x: i64| {
+        out.push((b'0' + (x / 10) as u8) as char);
+        out.push((b'0' + (x % 10) as u8) as char);
+    };
+    // the window 1970-2106 keeps the year at four digits
+    two(out, y / 100);
+    two(out, y % 100);
+    two(out, m as i64);
+    two(out, d as i64);
+    two(out, rem / 3600);
+    two(out, (rem % 3600) / 60);
+    two(out, rem % 60);
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
@@ -948,7 +1063,7 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
 mod tests {
     use super::*;
 
-    fn toks(s: &str) -> Vec<Token> {
+    fn toks(s: &str) -> Vec<Token<'_>> {
         s.split_whitespace().map(Token::plain).collect()
     }
     fn origin() -> super::super::name::Name {
@@ -999,18 +1114,19 @@ mod tests {
     fn txt_and_escapes() {
         let tk = vec![
             Token {
-                text: b"v=DKIM1; k=rsa; ".to_vec(),
+                text: b"v=DKIM1; k=rsa; ",
                 quoted: true,
             },
             Token {
-                text: b"p=\\059\\\"x".to_vec(),
+                text: b"p=\\059\\\"x",
                 quoted: true,
             },
         ];
         let w = parse(t::TXT, &tk, &origin()).unwrap();
         assert_eq!(to_text(t::TXT, &w), "\"v=DKIM1; k=rsa; \" \"p=;\\\"x\"");
+        let a256 = [b'a'; 256];
         let long = Token {
-            text: vec![b'a'; 256],
+            text: &a256,
             quoted: true,
         };
         assert!(parse(t::TXT, &[long], &origin()).is_err());

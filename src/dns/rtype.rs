@@ -145,9 +145,32 @@ const NAMES: &[(u16, &str)] = &[
 
 /// The mnemonic of a type, or `TYPEnnn` (RFC 3597 §5).
 pub fn type_name(rtype: u16) -> String {
-    match NAMES.iter().find(|(n, _)| *n == rtype) {
-        Some((_, s)) => (*s).to_string(),
-        None => format!("TYPE{rtype}"),
+    let mut s = String::new();
+    write_type_name(&mut s, rtype);
+    s
+}
+
+/// The mnemonic of a type, if it has one.
+pub fn mnemonic(rtype: u16) -> Option<&'static str> {
+    // the common types first: the zone writer asks for every record
+    match rtype {
+        t::A => Some("A"),
+        t::AAAA => Some("AAAA"),
+        t::RRSIG => Some("RRSIG"),
+        t::NSEC => Some("NSEC"),
+        t::NSEC3 => Some("NSEC3"),
+        _ => NAMES.iter().find(|(n, _)| *n == rtype).map(|(_, s)| *s),
+    }
+}
+
+/// Appends [`type_name`] to `out`.
+pub fn write_type_name(out: &mut String, rtype: u16) {
+    match mnemonic(rtype) {
+        Some(s) => out.push_str(s),
+        None => {
+            out.push_str("TYPE");
+            super::rdata::push_decimal(out, rtype as u64);
+        }
     }
 }
 

@@ -69,7 +69,7 @@ pub fn parse(toks: &[Token], origin: &Name) -> Result<Vec<u8>, String> {
         .as_str()
         .parse()
         .map_err(|_| "bad SVCB priority".to_string())?;
-    let target = Name::parse_bytes(&toks[1].text, Some(origin))?;
+    let target = Name::parse_bytes(toks[1].text, Some(origin))?;
     let mut out = prio.to_be_bytes().to_vec();
     out.extend_from_slice(target.as_wire());
     let mut params: Vec<(u16, Vec<u8>)> = Vec::new();
@@ -77,17 +77,17 @@ pub fn parse(toks: &[Token], origin: &Name) -> Result<Vec<u8>, String> {
     while i < toks.len() {
         let tk = &toks[i];
         i += 1;
-        let text = tk.text.clone();
+        let text = tk.text;
         let (k, mut val): (&[u8], Option<Vec<u8>>) = match text.iter().position(|&b| b == b'=') {
             Some(p) => (&text[..p], Some(text[p + 1..].to_vec())),
-            None => (&text[..], None),
+            None => (text, None),
         };
         // `key= "value"`: the value is the next (quoted) token
         if let Some(v) = &val {
             if v.is_empty() {
                 if let Some(next) = toks.get(i) {
                     if next.quoted {
-                        val = Some(next.text.clone());
+                        val = Some(next.text.to_vec());
                         i += 1;
                     }
                 }
@@ -280,14 +280,14 @@ mod tests {
             Token::plain("."),
             Token::plain("mandatory=alpn,port"),
             Token {
-                text: b"alpn=h2,h3".to_vec(),
+                text: b"alpn=h2,h3",
                 quoted: true,
             },
             Token::plain("no-default-alpn"),
             Token::plain("port=8443"),
             Token::plain("ipv4hint=192.0.2.1,192.0.2.2"),
             Token {
-                text: b"key65000=abc".to_vec(),
+                text: b"key65000=abc",
                 quoted: true,
             },
         ];

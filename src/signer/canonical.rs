@@ -31,7 +31,7 @@ pub fn rrsig_header(
     rd.extend_from_slice(&expiration.to_be_bytes());
     rd.extend_from_slice(&inception.to_be_bytes());
     rd.extend_from_slice(&key_tag.to_be_bytes());
-    rd.extend_from_slice(&signer.canonical_wire());
+    rd.extend(signer.as_wire().iter().map(|b| b.to_ascii_lowercase()));
     rd
 }
 
@@ -49,7 +49,20 @@ pub fn signing_input(buf: &mut Vec<u8>, header: &[u8], owner: &Name, set: &RRset
     if hl > 18 {
         buf[18..hl].make_ascii_lowercase();
     }
-    let owner_c = owner.canonical_wire();
+    let owner = owner.as_wire();
+    let push_rr = |buf: &mut Vec<u8>, rd: &[u8]| {
+        buf.extend(owner.iter().map(|b| b.to_ascii_lowercase()));
+        buf.extend_from_slice(&set.rtype.to_be_bytes());
+        buf.extend_from_slice(&1u16.to_be_bytes());
+        buf.extend_from_slice(&set.ttl.to_be_bytes());
+        buf.extend_from_slice(&(rd.len() as u16).to_be_bytes());
+        buf.extend_from_slice(rd);
+    };
+    // most RRsets hold one record: no sorting, no list
+    if let [only] = set.rdatas.as_slice() {
+        push_rr(buf, &rdata::canonical(set.rtype, only));
+        return;
+    }
     let mut rds: Vec<std::borrow::Cow<'_, [u8]>> = set
         .rdatas
         .iter()
@@ -58,11 +71,6 @@ pub fn signing_input(buf: &mut Vec<u8>, header: &[u8], owner: &Name, set: &RRset
     rds.sort_unstable();
     rds.dedup();
     for rd in rds {
-        buf.extend_from_slice(&owner_c);
-        buf.extend_from_slice(&set.rtype.to_be_bytes());
-        buf.extend_from_slice(&1u16.to_be_bytes());
-        buf.extend_from_slice(&set.ttl.to_be_bytes());
-        buf.extend_from_slice(&(rd.len() as u16).to_be_bytes());
-        buf.extend_from_slice(&rd);
+        push_rr(buf, &rd);
     }
 }

@@ -16,6 +16,7 @@
 
 pub mod canonical;
 pub mod nsec3;
+pub mod phase;
 pub mod verify;
 
 use crate::dns::name::Name;
@@ -196,10 +197,12 @@ pub fn strip_dnssec(zone: &mut Zone) -> Vec<String> {
         .collect()
 }
 
-/// One RRset to sign.
+/// A chunk of signing work's result: (chunk number, its signatures with their node indices).
+type ChunkSigs = (usize, Result<Vec<(usize, Sig)>, SignError>);
+
+/// One RRset to sign: its node (index in canonical order) and type.
 struct Task {
     node: usize,
-    owner: Name,
     rtype: u16,
     by_ksk: bool,
 }
@@ -300,6 +303,7 @@ fn sign_zone_with(
     if !keys.iter().any(|k| k.signs_zone) {
         return Err(SignError::NoKeys("to sign the zone (ZSK or CSK)"));
     }
+    let mut phases = phase::Phases::new("sign");
     let mut zone = unsigned;
     let origin = zone.origin.clone();
     let dttl = denial_ttl(&zone);
@@ -331,19 +335,27 @@ fn sign_zone_with(
             });
         }
     }
-    let kinds = classify(&zone);
+    let mut kinds = classify(&zone);
     match &params.denial {
+        // NSEC adds no names and no types that change a name's kind
         Denial::Nsec => add_nsec_chain(&mut zone, &kinds, dttl),
         Denial::Nsec3 {
             iterations,
             salt,
             opt_out,
-        } => nsec3::add_nsec3_chain(&mut zone, &kinds, dttl, *iterations, salt, *opt_out)?,
+        } => {
+            nsec3::add_nsec3_chain(&mut zone, &kinds, dttl, *iterations, salt, *opt_out)?;
+            // the chain added nodes: classify again
+            kinds = classify(&zone);
+        }
     }
-    // the chain may have added nodes (NSEC3): classify again
-    let kinds = classify(&zone);
+    phases.mark("chain");
     let mut tasks = Vec::with_capacity(zone.nodes.len() * 2);
+    let mut names: Vec<&Name> = Vec::with_capacity(zone.nodes.len());
+    let mut nodes: Vec<&Node> = Vec::with_capacity(zone.nodes.len());
     for (i, ((name, node), kind)) in zone.nodes.iter().zip(kinds.iter()).enumerate() {
+        names.push(name);
+        nodes.push(node);
         for set in &node.rrsets {
             let sign = match kind {
                 NameKind::Auth => true,
@@ -355,14 +367,14 @@ fn sign_zone_with(
                     name == &origin && matches!(set.rtype, t::DNSKEY | t::CDS | t::CDNSKEY);
                 tasks.push(Task {
                     node: i,
-                    owner: name.clone(),
                     rtype: set.rtype,
                     by_ksk,
                 });
             }
         }
     }
-    let nodes: Vec<&Node> = zone.nodes.values().collect();
+    drop(kinds);
+    phases.mark("tasks");
     let signer_name = origin.to_lowercase();
     let threads = if params.threads == 0 {
         std::thread::available_parallelism()
@@ -372,7 +384,8 @@ fn sign_zone_with(
         params.threads
     };
     let chunk = tasks.len().div_ceil(threads * 8).max(64);
-    let results: Vec<Result<Vec<(usize, Sig)>, SignError>> = {
+    // (chunk number, its signatures in task order, which is node order)
+    let mut results: Vec<ChunkSigs> = {
         let next = std::sync::atomic::AtomicUsize::new(0);
         let chunks: Vec<&[Task]> = tasks.chunks(chunk).collect();
         let out = std::sync::Mutex::new(Vec::new());
@@ -387,6 +400,7 @@ fn sign_zone_with(
                         let mut res = Ok(());
                         for task in c.iter() {
                             let node = nodes[task.node];
+                            let owner = names[task.node];
                             let Some(set) = node.get(task.rtype) else {
                                 continue;
                             };
@@ -400,7 +414,7 @@ fn sign_zone_with(
                             } else {
                                 params.jitter
                             };
-                            let exp = expiration(now, validity, jitter, &task.owner, task.rtype);
+                            let exp = expiration(now, validity, jitter, owner, task.rtype);
                             let inc = (now as u32).wrapping_sub(INCEPTION_BACKDATE);
                             for k in keys {
                                 let use_it = if task.by_ksk {
@@ -414,22 +428,14 @@ fn sign_zone_with(
                                 if let Some((prev, refresh)) = previous {
                                     if task.rtype != t::SOA {
                                         if let Some(sig) =
-                                            reusable(prev, &task.owner, set, k, now, refresh)
+                                            reusable(prev, owner, set, k, now, refresh)
                                         {
                                             local.push((task.node, sig));
                                             continue;
                                         }
                                     }
                                 }
-                                match sign_rrset(
-                                    &task.owner,
-                                    set,
-                                    k,
-                                    &signer_name,
-                                    inc,
-                                    exp,
-                                    &mut buf,
-                                ) {
+                                match sign_rrset(owner, set, k, &signer_name, inc, exp, &mut buf) {
                                     Ok(sig) => local.push((task.node, sig)),
                                     Err(e) => {
                                         res = Err(e);
@@ -445,7 +451,7 @@ fn sign_zone_with(
                             Ok(o) => o,
                             Err(p) => p.into_inner(),
                         };
-                        o.push(res.map(|_| local));
+                        o.push((i, res.map(|_| local)));
                     }
                 });
             }
@@ -456,20 +462,30 @@ fn sign_zone_with(
         }
     };
     drop(nodes);
-    let mut by_node: Vec<Vec<Sig>> = vec![Vec::new(); zone.nodes.len()];
-    for r in results {
-        for (i, sig) in r? {
-            by_node[i].push(sig);
+    drop(names);
+    drop(tasks);
+    phases.mark("rrsig");
+    results.sort_unstable_by_key(|r| r.0);
+    let mut sigs = Vec::with_capacity(results.len());
+    for (_, r) in results {
+        sigs.push(r?);
+    }
+    // the chunks in order hold the signatures in node order: one merge pass
+    let mut sigs = sigs.into_iter().flatten().peekable();
+    for (i, node) in zone.nodes.values_mut().enumerate() {
+        node.sigs.clear();
+        while let Some((_, sig)) = sigs.next_if(|(n, _)| *n == i) {
+            node.sigs.push(sig);
+        }
+        if node.sigs.len() > 1 {
+            node.sigs.sort_by(|a, b| {
+                a.covered
+                    .cmp(&b.covered)
+                    .then_with(|| a.rdata.cmp(&b.rdata))
+            });
         }
     }
-    for (node, mut sigs) in zone.nodes.values_mut().zip(by_node) {
-        sigs.sort_by(|a, b| {
-            a.covered
-                .cmp(&b.covered)
-                .then_with(|| a.rdata.cmp(&b.rdata))
-        });
-        node.sigs = sigs;
-    }
+    phases.mark("attach");
     Ok(zone)
 }
 
@@ -540,53 +556,54 @@ pub fn sign_rrset(
 
 /// Adds the NSEC chain (RFC 4034 §4, RFC 4035 §2.3) over authoritative names and delegations.
 fn add_nsec_chain(zone: &mut Zone, kinds: &[NameKind], ttl: u32) {
-    let names: Vec<Name> = zone
-        .nodes
-        .keys()
-        .zip(kinds)
-        .filter(|(_, k)| !matches!(k, NameKind::Occluded))
-        .map(|(n, _)| n.clone())
-        .collect();
-    let mut bitmaps = Vec::with_capacity(names.len());
-    for (name, kind) in zone.nodes.iter().zip(kinds) {
-        let (name, node) = name;
-        let mut types: Vec<u16> = match kind {
-            NameKind::Occluded => continue,
-            NameKind::Delegation { .. } => node
-                .rrsets
-                .iter()
-                .map(|r| r.rtype)
-                .filter(|t| matches!(*t, t::NS | t::DS))
-                .collect(),
-            NameKind::Auth => node.rrsets.iter().map(|r| r.rtype).collect(),
-        };
-        types.push(t::NSEC);
-        types.push(t::RRSIG);
-        bitmaps.push((name.clone(), rdata::encode_bitmap(&mut types)));
-    }
-    let n = names.len();
-    let mut bitmaps = bitmaps.into_iter().enumerate().peekable();
-    // one in-order pass over the nodes instead of a lookup per name
-    for (name, node) in zone.nodes.iter_mut() {
-        let Some((i, (bname, _))) = bitmaps.peek() else {
-            break;
-        };
-        if bname != name {
-            continue;
+    // the NSEC RDATA of every name in the chain, in canonical order (None: not in the chain)
+    let rdatas: Vec<Option<Vec<u8>>> = {
+        let chain: Vec<(&Name, &Node, NameKind)> = zone
+            .nodes
+            .iter()
+            .zip(kinds)
+            .filter(|(_, k)| !matches!(k, NameKind::Occluded))
+            .map(|((n, node), k)| (n, node, *k))
+            .collect();
+        let n = chain.len();
+        let mut it = chain.iter().enumerate();
+        let mut types: Vec<u16> = Vec::with_capacity(16);
+        kinds
+            .iter()
+            .map(|k| {
+                if matches!(k, NameKind::Occluded) {
+                    return None;
+                }
+                let (i, (_, node, kind)) = it.next()?;
+                types.clear();
+                match kind {
+                    NameKind::Delegation { .. } => types.extend(
+                        node.rrsets
+                            .iter()
+                            .map(|r| r.rtype)
+                            .filter(|t| matches!(*t, t::NS | t::DS)),
+                    ),
+                    _ => types.extend(node.rrsets.iter().map(|r| r.rtype)),
+                }
+                types.push(t::NSEC);
+                types.push(t::RRSIG);
+                let bitmap = rdata::encode_bitmap(&mut types);
+                let next = chain[(i + 1) % n].0;
+                let mut rd = Vec::with_capacity(next.wire_len() + bitmap.len());
+                rd.extend_from_slice(next.as_wire());
+                rd.extend_from_slice(&bitmap);
+                Some(rd)
+            })
+            .collect()
+    };
+    for (node, rd) in zone.nodes.values_mut().zip(rdatas) {
+        if let Some(rd) = rd {
+            node.put(RRset {
+                rtype: t::NSEC,
+                ttl,
+                rdatas: vec![rd],
+            });
         }
-        let i = *i;
-        let Some((_, (_, bitmap))) = bitmaps.next() else {
-            break;
-        };
-        let next = &names[(i + 1) % n];
-        let mut rd = Vec::with_capacity(next.wire_len() + bitmap.len());
-        rd.extend_from_slice(next.as_wire());
-        rd.extend_from_slice(&bitmap);
-        node.put(RRset {
-            rtype: t::NSEC,
-            ttl,
-            rdatas: vec![rd],
-        });
     }
 }
 

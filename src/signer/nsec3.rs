@@ -6,10 +6,9 @@ use super::SignError;
 use crate::dns::name::Name;
 use crate::dns::rdata;
 use crate::dns::rtype::t;
-use crate::zone::data::{RRset, Zone};
+use crate::zone::data::{Node, RRset, Zone};
 use data_encoding::BASE32HEX_NOPAD;
 use ring::digest::{Context, SHA1_FOR_LEGACY_USE_ONLY};
-use std::collections::BTreeSet;
 
 /// RFC 5155 §5: IH(salt, x, 0) = H(x || salt); IH(salt, x, k) = H(IH(salt, x, k-1) || salt).
 pub fn hash(name: &Name, salt: &[u8], iterations: u16) -> [u8; 20] {
@@ -33,8 +32,27 @@ pub fn owner_of(hash: &[u8], origin: &Name) -> Result<Name, String> {
     origin.prepend(label.as_bytes())
 }
 
+/// Where an NSEC3 record's owner hash comes from (for the collision message).
+/// The NSEC3 entries of a part of the zone: (hash, types bitmap, source) per owner, and the
+/// empty non-terminals found above its names.
+type Part<'a> = (Vec<([u8; 20], Vec<u8>, Source<'a>)>, Vec<Name>);
+
+enum Source<'a> {
+    Node(&'a Name),
+    Ent(Name),
+}
+
+impl Source<'_> {
+    fn name(&self) -> &Name {
+        match self {
+            Source::Node(n) => n,
+            Source::Ent(n) => n,
+        }
+    }
+}
+
 /// Adds NSEC3 records for every authoritative name, delegation (unless opt-out skips an insecure
-/// one) and empty non-terminal.
+/// one) and empty non-terminal. Hashing runs on all cores.
 pub fn add_nsec3_chain(
     zone: &mut Zone,
     kinds: &[NameKind],
@@ -43,70 +61,110 @@ pub fn add_nsec3_chain(
     salt: &[u8],
     opt_out: bool,
 ) -> Result<(), SignError> {
+    let mut phases = super::phase::Phases::new("nsec3");
     let origin = zone.origin.clone();
-    // (hash, types bitmap) per owner
-    let mut entries: Vec<([u8; 20], Vec<u8>, Name)> = Vec::with_capacity(zone.nodes.len());
-    let mut seen: BTreeSet<Name> = BTreeSet::new();
-    let mut ents: BTreeSet<Name> = BTreeSet::new();
-    for ((name, node), kind) in zone.nodes.iter().zip(kinds) {
-        let mut types: Vec<u16> = match kind {
-            NameKind::Occluded => continue,
-            NameKind::Delegation { secure } => {
-                if !secure && opt_out {
-                    // still record its empty non-terminal ancestors below
-                    vec![u16::MAX]
-                } else {
-                    let mut v = vec![t::NS];
-                    if *secure {
-                        v.push(t::DS);
-                        v.push(t::RRSIG);
+    let items: Vec<(&Name, &Node, &NameKind)> = zone
+        .nodes
+        .iter()
+        .zip(kinds)
+        .map(|((n, node), k)| (n, node, k))
+        .collect();
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let per = items.len().div_ceil(threads).max(1);
+    // (hash, types bitmap, source) per owner, and the empty non-terminals seen, per part
+    let parts: Vec<Part<'_>> = std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(per)
+            .map(|part| {
+                let (zone, origin) = (&*zone, &origin);
+                s.spawn(move || {
+                    let mut entries = Vec::with_capacity(part.len());
+                    let mut ents = Vec::new();
+                    for (name, node, kind) in part {
+                        let mut types: Vec<u16> = match kind {
+                            NameKind::Occluded => continue,
+                            NameKind::Delegation { secure } => {
+                                if !secure && opt_out {
+                                    // still record its empty non-terminal ancestors below
+                                    vec![u16::MAX]
+                                } else {
+                                    let mut v = vec![t::NS];
+                                    if *secure {
+                                        v.push(t::DS);
+                                        v.push(t::RRSIG);
+                                    }
+                                    v
+                                }
+                            }
+                            NameKind::Auth => {
+                                let mut v: Vec<u16> = node.rrsets.iter().map(|r| r.rtype).collect();
+                                if !v.is_empty() {
+                                    v.push(t::RRSIG);
+                                }
+                                v
+                            }
+                        };
+                        // ancestors between the name and the apex that hold nothing are empty
+                        // non-terminals
+                        if name.label_count() > origin.label_count() + 1 {
+                            let mut anc = name.parent();
+                            while let Some(a) = anc {
+                                if !a.is_subdomain_of(origin) || &a == origin {
+                                    break;
+                                }
+                                let next = a.parent();
+                                if !zone.nodes.contains_key(&a) {
+                                    ents.push(a);
+                                }
+                                anc = next;
+                            }
+                        }
+                        if types == [u16::MAX] {
+                            continue;
+                        }
+                        let bm = rdata::encode_bitmap(&mut types);
+                        entries.push((hash(name, salt, iterations), bm, Source::Node(name)));
                     }
-                    v
-                }
-            }
-            NameKind::Auth => {
-                let mut v: Vec<u16> = node.rrsets.iter().map(|r| r.rtype).collect();
-                if !v.is_empty() {
-                    v.push(t::RRSIG);
-                }
-                v
-            }
-        };
-        // ancestors between the name and the apex that hold nothing are empty non-terminals
-        let mut anc = name.parent();
-        while let Some(a) = anc {
-            if !a.is_subdomain_of(&origin) || a == origin {
-                break;
-            }
-            if !zone.nodes.contains_key(&a) {
-                ents.insert(a.clone());
-            }
-            anc = a.parent();
-        }
-        if types == [u16::MAX] {
-            continue;
-        }
-        seen.insert(name.clone());
-        let bm = rdata::encode_bitmap(&mut types);
-        entries.push((hash(name, salt, iterations), bm, name.clone()));
+                    (entries, ents)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| match h.join() {
+                Ok(v) => v,
+                Err(p) => std::panic::resume_unwind(p),
+            })
+            .collect()
+    });
+    let mut entries = Vec::with_capacity(items.len());
+    let mut ents: Vec<Name> = Vec::new();
+    for (e, n) in parts {
+        entries.extend(e);
+        ents.extend(n);
     }
+    // an empty non-terminal is by definition not a node, so never one of the entries above
+    ents.sort_unstable();
+    ents.dedup();
     for e in ents {
-        if !seen.contains(&e) {
-            entries.push((hash(&e, salt, iterations), Vec::new(), e));
-        }
+        entries.push((hash(&e, salt, iterations), Vec::new(), Source::Ent(e)));
     }
+    phases.mark("hash");
     entries.sort_unstable_by_key(|e| e.0);
     for w in entries.windows(2) {
         if w[0].0 == w[1].0 {
             return Err(SignError::Nsec3Collision(format!(
                 "{} and {}",
-                w[0].2, w[1].2
+                w[0].2.name(),
+                w[1].2.name()
             )));
         }
     }
     let n = entries.len();
     let flags = if opt_out { 1u8 } else { 0 };
-    for i in 0..n {
+    let make = |i: usize| -> Result<(Name, RRset), SignError> {
         let next = &entries[(i + 1) % n].0;
         let (h, bm, _) = &entries[i];
         let mut rd = Vec::with_capacity(5 + salt.len() + 21 + bm.len());
@@ -119,13 +177,67 @@ pub fn add_nsec3_chain(
         rd.extend_from_slice(next);
         rd.extend_from_slice(bm);
         let owner = owner_of(h, &origin).map_err(SignError::Zone)?;
-        let node = zone.nodes.entry(owner).or_default();
-        node.put(RRset {
-            rtype: t::NSEC3,
-            ttl,
-            rdatas: vec![rd],
-        });
+        Ok((
+            owner,
+            RRset {
+                rtype: t::NSEC3,
+                ttl,
+                rdatas: vec![rd],
+            },
+        ))
+    };
+    let per = n.div_ceil(threads).max(1);
+    let made: Vec<Result<Vec<(Name, RRset)>, SignError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n)
+            .step_by(per)
+            .map(|start| {
+                let make = &make;
+                s.spawn(move || (start..(start + per).min(n)).map(make).collect())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| match h.join() {
+                Ok(v) => v,
+                Err(p) => std::panic::resume_unwind(p),
+            })
+            .collect()
+    });
+    let mut records: Vec<(Name, RRset)> = Vec::with_capacity(n);
+    for part in made {
+        records.extend(part?);
     }
+    phases.mark("records");
+    drop(entries);
+    drop(items);
+    phases.mark("free");
+    // hash order is the owners' canonical order (same length base32hex labels under the apex);
+    // sort anyway if not, then merge with the zone's nodes in one pass
+    if !records.windows(2).all(|w| w[0].0 < w[1].0) {
+        records.sort_by(|a, b| a.0.cmp(&b.0));
+    }
+    let old = std::mem::take(&mut zone.nodes);
+    let mut merged: Vec<(Name, Node)> = Vec::with_capacity(old.len() + records.len());
+    let mut new = records.into_iter().peekable();
+    for (name, mut node) in old {
+        while let Some((n, set)) = new.next_if(|(n, _)| n < &name) {
+            let mut fresh = Node::default();
+            fresh.put(set);
+            merged.push((n, fresh));
+        }
+        if let Some((_, set)) = new.next_if(|(n, _)| n == &name) {
+            node.put(set);
+        }
+        merged.push((name, node));
+    }
+    for (n, set) in new {
+        let mut fresh = Node::default();
+        fresh.put(set);
+        merged.push((n, fresh));
+    }
+    phases.mark("merge");
+    zone.nodes = merged.into_iter().collect();
+    phases.mark("map");
     Ok(())
 }
 

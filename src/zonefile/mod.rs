@@ -17,6 +17,8 @@ use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+mod load;
+
 /// `$INCLUDE` nesting limit: an include loop must end in an error, not a stack overflow.
 pub const MAX_INCLUDE_DEPTH: usize = 16;
 
@@ -42,174 +44,208 @@ pub struct Parsed {
     pub files: Vec<PathBuf>,
 }
 
-struct Entry {
+/// A zero-copy lexer over zone file text: splits it into logical entries (lines, with
+/// parenthesised continuations joined) of raw tokens (escapes kept, quotes removed), one entry
+/// at a time into a caller's token buffer.
+struct Lexer<'a> {
+    text: &'a [u8],
+    i: usize,
     line: usize,
+}
+
+/// One logical entry found by [`Lexer::next_entry`].
+struct EntryInfo {
+    /// Line where the entry starts.
+    line: usize,
+    /// The entry began with blank space: its owner is the previous record's.
     leading_ws: bool,
-    toks: Vec<Token>,
+    /// Byte offset of the entry's first character (its first token, or the blank space).
+    start: usize,
 }
 
-/// Splits text into logical entries (parentheses joined), tokens raw (escapes kept).
-fn lex(text: &[u8]) -> Result<Vec<Entry>, (usize, String)> {
-    let mut entries = Vec::new();
-    let mut i = 0usize;
-    let mut line = 1usize;
-    let mut paren = 0usize;
-    let mut cur: Option<Entry> = None;
-    let mut at_line_start = true;
-    let n = text.len();
-    while i < n {
-        let c = text[i];
-        match c {
-            b'\n' => {
-                line += 1;
-                i += 1;
-                if paren == 0 {
-                    if let Some(e) = cur.take() {
-                        if !e.toks.is_empty() {
-                            entries.push(e);
+impl<'a> Lexer<'a> {
+    fn new(text: &'a [u8], line: usize) -> Lexer<'a> {
+        Lexer { text, i: 0, line }
+    }
+
+    /// The next entry with at least one token, its tokens in `toks` (cleared first); `Ok(None)`
+    /// at the end; `Err((line, message))` for `)` without `(`, an unterminated quoted string or
+    /// a `(` still open at the end.
+    fn next_entry(
+        &mut self,
+        toks: &mut Vec<Token<'a>>,
+    ) -> Result<Option<EntryInfo>, (usize, String)> {
+        let text = self.text;
+        let n = text.len();
+        let mut paren = 0usize;
+        let mut cur: Option<EntryInfo> = None;
+        let mut at_line_start = true;
+        toks.clear();
+        let open = |cur: &mut Option<EntryInfo>, line: usize, start: usize| {
+            if cur.is_none() {
+                *cur = Some(EntryInfo {
+                    line,
+                    leading_ws: false,
+                    start,
+                });
+            }
+        };
+        while self.i < n {
+            let i = self.i;
+            match text[i] {
+                b'\n' => {
+                    self.line += 1;
+                    self.i += 1;
+                    if paren == 0 {
+                        if let Some(e) = cur.take() {
+                            if !toks.is_empty() {
+                                return Ok(Some(e));
+                            }
+                        }
+                        at_line_start = true;
+                    }
+                }
+                b' ' | b'\t' | b'\r' => {
+                    if at_line_start && paren == 0 && cur.is_none() {
+                        cur = Some(EntryInfo {
+                            line: self.line,
+                            leading_ws: true,
+                            start: i,
+                        });
+                    }
+                    at_line_start = false;
+                    self.i += 1;
+                }
+                b';' => match memchr_newline(&text[i..]) {
+                    Some(k) => self.i = i + k,
+                    None => self.i = n,
+                },
+                b'(' => {
+                    paren += 1;
+                    at_line_start = false;
+                    open(&mut cur, self.line, i);
+                    self.i += 1;
+                }
+                b')' => {
+                    if paren == 0 {
+                        return Err((self.line, "')' without '('".into()));
+                    }
+                    paren -= 1;
+                    self.i += 1;
+                }
+                b'"' => {
+                    at_line_start = false;
+                    open(&mut cur, self.line, i);
+                    let start_line = self.line;
+                    let mut j = i + 1;
+                    let s = j;
+                    loop {
+                        if j >= n {
+                            return Err((start_line, "unterminated quoted string".into()));
+                        }
+                        match text[j] {
+                            b'\\' => j += 2,
+                            b'"' => break,
+                            b'\n' => {
+                                self.line += 1;
+                                j += 1;
+                            }
+                            _ => j += 1,
                         }
                     }
-                    at_line_start = true;
-                }
-            }
-            b' ' | b'\t' | b'\r' => {
-                if at_line_start && paren == 0 && cur.is_none() {
-                    cur = Some(Entry {
-                        line,
-                        leading_ws: true,
-                        toks: Vec::new(),
+                    let end = j.min(n);
+                    toks.push(Token {
+                        text: &text[s..end],
+                        quoted: true,
                     });
+                    self.i = end + 1;
                 }
-                at_line_start = false;
-                i += 1;
-            }
-            b';' => {
-                while i < n && text[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'(' => {
-                paren += 1;
-                at_line_start = false;
-                cur.get_or_insert(Entry {
-                    line,
-                    leading_ws: false,
-                    toks: Vec::new(),
-                });
-                i += 1;
-            }
-            b')' => {
-                if paren == 0 {
-                    return Err((line, "')' without '('".into()));
-                }
-                paren -= 1;
-                i += 1;
-            }
-            b'"' => {
-                at_line_start = false;
-                let e = cur.get_or_insert(Entry {
-                    line,
-                    leading_ws: false,
-                    toks: Vec::new(),
-                });
-                let start_line = line;
-                i += 1;
-                let s = i;
-                loop {
-                    if i >= n {
-                        return Err((start_line, "unterminated quoted string".into()));
-                    }
-                    match text[i] {
-                        b'\\' => i += 2,
-                        b'"' => break,
-                        b'\n' => {
-                            line += 1;
-                            i += 1;
+                _ => {
+                    at_line_start = false;
+                    open(&mut cur, self.line, i);
+                    let mut j = i;
+                    while j < n {
+                        match text[j] {
+                            b'\\' => j += 2,
+                            b' ' | b'\t' | b'\r' | b'\n' | b';' | b'(' | b')' | b'"' => break,
+                            _ => j += 1,
                         }
-                        _ => i += 1,
                     }
+                    let end = j.min(n);
+                    toks.push(Token {
+                        text: &text[i..end],
+                        quoted: false,
+                    });
+                    self.i = end;
                 }
-                let end = i.min(n);
-                e.toks.push(Token {
-                    text: text[s..end].to_vec(),
-                    quoted: true,
-                });
-                i = end + 1;
-            }
-            _ => {
-                at_line_start = false;
-                let e = cur.get_or_insert(Entry {
-                    line,
-                    leading_ws: false,
-                    toks: Vec::new(),
-                });
-                let s = i;
-                while i < n {
-                    match text[i] {
-                        b'\\' => {
-                            i += 2;
-                        }
-                        b' ' | b'\t' | b'\r' | b'\n' | b';' | b'(' | b')' | b'"' => break,
-                        _ => i += 1,
-                    }
-                }
-                let end = i.min(n);
-                e.toks.push(Token {
-                    text: text[s..end].to_vec(),
-                    quoted: false,
-                });
-                i = end;
             }
         }
-    }
-    if paren > 0 {
-        return Err((line, "unclosed '(' at end of file".into()));
-    }
-    if let Some(e) = cur {
-        if !e.toks.is_empty() {
-            entries.push(e);
+        if paren > 0 {
+            return Err((self.line, "unclosed '(' at end of file".into()));
+        }
+        match cur {
+            Some(e) if !toks.is_empty() => Ok(Some(e)),
+            _ => Ok(None),
         }
     }
-    Ok(entries)
 }
 
+/// Offset of the first newline in `s`.
+fn memchr_newline(s: &[u8]) -> Option<usize> {
+    s.iter().position(|&b| b == b'\n')
+}
+
+/// The parser's state between entries.
+#[derive(Clone)]
 struct State {
     origin: Option<Name>,
     default_ttl: Option<u32>,
     last_owner: Option<Name>,
+    /// The owner token `last_owner` was parsed from, under the current origin: a record with
+    /// the same owner text reuses it instead of parsing it again.
+    last_owner_text: Option<Vec<u8>>,
+    /// Counts the owners parsed: changes whenever `last_owner` is replaced.
+    owner_gen: u64,
     last_ttl: Option<u32>,
+}
+
+impl State {
+    fn new(origin: &Name) -> State {
+        State {
+            origin: Some(origin.clone()),
+            default_ttl: None,
+            last_owner: None,
+            last_owner_text: None,
+            owner_gen: 0,
+            last_ttl: None,
+        }
+    }
 }
 
 /// Parses zone file text. `origin` is the zone's name (the initial `$ORIGIN`).
 pub fn parse_str(text: &str, file: &Path, origin: &Name) -> Result<Parsed, Vec<ParseError>> {
     let mut p = Parsed::default();
-    let mut st = State {
-        origin: Some(origin.clone()),
-        default_ttl: None,
-        last_owner: None,
-        last_ttl: None,
-    };
+    let mut st = State::new(origin);
     let mut errs = Vec::new();
     parse_into(text.as_bytes(), file, &mut st, &mut p, &mut errs, 0);
     finish(p, errs)
 }
 
-/// Reads and parses a zone file.
-pub fn parse_file(path: &Path, origin: &Name) -> Result<Parsed, Vec<ParseError>> {
-    let text = std::fs::read(path).map_err(|e| {
+fn read_file(path: &Path) -> Result<Vec<u8>, Vec<ParseError>> {
+    std::fs::read(path).map_err(|e| {
         vec![ParseError {
             file: path.to_path_buf(),
             line: 0,
             message: format!("cannot read: {e}"),
         }]
-    })?;
+    })
+}
+
+/// Reads and parses a zone file.
+pub fn parse_file(path: &Path, origin: &Name) -> Result<Parsed, Vec<ParseError>> {
+    let text = read_file(path)?;
     let mut p = Parsed::default();
-    let mut st = State {
-        origin: Some(origin.clone()),
-        default_ttl: None,
-        last_owner: None,
-        last_ttl: None,
-    };
+    let mut st = State::new(origin);
     let mut errs = Vec::new();
     parse_into(&text, path, &mut st, &mut p, &mut errs, 0);
     finish(p, errs)
@@ -229,6 +265,52 @@ fn finish(mut p: Parsed, errs: Vec<ParseError>) -> Result<Parsed, Vec<ParseError
 /// millions of lines.
 const MAX_ERRORS: usize = 100;
 
+/// An `$INCLUDE` to be read: the file as written and the origin argument.
+struct Include {
+    file: String,
+    origin: Option<String>,
+}
+
+/// True when the entry is a `$` directive.
+fn is_directive(leading_ws: bool, toks: &[Token<'_>]) -> bool {
+    !leading_ws && !toks[0].quoted && toks[0].text.first() == Some(&b'$')
+}
+
+/// Applies `$ORIGIN` or `$TTL` to `st`; returns an `$INCLUDE` for the caller to read.
+fn directive(toks: &[Token<'_>], st: &mut State) -> Result<Option<Include>, String> {
+    let arg = |i: usize| toks.get(i).map(|t| t.as_str().into_owned());
+    let first = toks[0].as_str();
+    match first.to_ascii_uppercase().as_str() {
+        "$ORIGIN" => match arg(1) {
+            Some(o) => match Name::parse(&o, st.origin.as_ref()) {
+                Ok(n) => {
+                    st.origin = Some(n);
+                    st.last_owner_text = None;
+                    Ok(None)
+                }
+                Err(m) => Err(format!("$ORIGIN: {m}")),
+            },
+            None => Err("$ORIGIN needs a name".into()),
+        },
+        "$TTL" => match arg(1).map(|s| rdata::parse_ttl(&s)) {
+            Some(Ok(v)) => {
+                st.default_ttl = Some(v);
+                Ok(None)
+            }
+            Some(Err(m)) => Err(format!("$TTL: {m}")),
+            None => Err("$TTL needs a value".into()),
+        },
+        "$INCLUDE" => match arg(1) {
+            Some(file) => Ok(Some(Include {
+                file,
+                origin: arg(2),
+            })),
+            None => Err("$INCLUDE needs a file name".into()),
+        },
+        other => Err(format!("unsupported directive {other}")),
+    }
+}
+
 fn parse_into(
     text: &[u8],
     file: &Path,
@@ -237,6 +319,8 @@ fn parse_into(
     errs: &mut Vec<ParseError>,
     depth: usize,
 ) {
+    // a lexical error anywhere in the file is its only error, and nothing of it is kept
+    let (records0, errs0, files0, st0) = (p.records.len(), errs.len(), p.files.len(), st.clone());
     let file_idx = p.files.len();
     p.files.push(file.to_path_buf());
     let err = |line: usize, message: String| ParseError {
@@ -244,79 +328,86 @@ fn parse_into(
         line,
         message,
     };
-    let entries = match lex(text) {
-        Ok(e) => e,
-        Err((line, m)) => {
-            errs.push(err(line, m));
-            return;
-        }
-    };
-    for e in entries {
-        if errs.len() >= MAX_ERRORS {
-            return;
-        }
-        let first = e.toks[0].as_str().to_string();
-        if !e.leading_ws && !e.toks[0].quoted && first.starts_with('$') {
-            let arg = |i: usize| e.toks.get(i).map(|t| t.as_str().to_string());
-            match first.to_ascii_uppercase().as_str() {
-                "$ORIGIN" => match arg(1) {
-                    Some(o) => match Name::parse(&o, st.origin.as_ref()) {
-                        Ok(n) => st.origin = Some(n),
-                        Err(m) => errs.push(err(e.line, format!("$ORIGIN: {m}"))),
-                    },
-                    None => errs.push(err(e.line, "$ORIGIN needs a name".into())),
-                },
-                "$TTL" => match arg(1).map(|s| rdata::parse_ttl(&s)) {
-                    Some(Ok(v)) => st.default_ttl = Some(v),
-                    Some(Err(m)) => errs.push(err(e.line, format!("$TTL: {m}"))),
-                    None => errs.push(err(e.line, "$TTL needs a value".into())),
-                },
-                "$INCLUDE" => {
-                    let Some(f) = arg(1) else {
-                        errs.push(err(e.line, "$INCLUDE needs a file name".into()));
-                        continue;
-                    };
-                    if depth >= MAX_INCLUDE_DEPTH {
-                        errs.push(err(
-                            e.line,
-                            format!("$INCLUDE nested deeper than {MAX_INCLUDE_DEPTH}"),
-                        ));
-                        continue;
-                    }
-                    let path = {
-                        let fp = PathBuf::from(&f);
-                        if fp.is_absolute() {
-                            fp
-                        } else {
-                            file.parent().unwrap_or(Path::new(".")).join(fp)
-                        }
-                    };
-                    let saved_origin = st.origin.clone();
-                    if let Some(o) = arg(2) {
-                        match Name::parse(&o, st.origin.as_ref()) {
-                            Ok(n) => st.origin = Some(n),
-                            Err(m) => {
-                                errs.push(err(e.line, format!("$INCLUDE origin: {m}")));
-                                continue;
-                            }
-                        }
-                    }
-                    match std::fs::read(&path) {
-                        Ok(t) => parse_into(&t, &path, st, p, errs, depth + 1),
-                        Err(er) => {
-                            errs.push(err(e.line, format!("$INCLUDE {}: {er}", path.display())))
-                        }
-                    }
-                    // RFC 1035 §5.1: the origin reverts after an include
-                    st.origin = saved_origin;
-                }
-                other => errs.push(err(e.line, format!("unsupported directive {other}"))),
+    let mut lexer = Lexer::new(text, 1);
+    let mut toks = Vec::with_capacity(16);
+    let mut scratch = Vec::with_capacity(256);
+    loop {
+        let e = match lexer.next_entry(&mut toks) {
+            Ok(Some(e)) => e,
+            Ok(None) => break,
+            Err((line, m)) => {
+                p.records.truncate(records0);
+                p.places.truncate(records0);
+                p.files.truncate(files0);
+                p.files.push(file.to_path_buf());
+                errs.truncate(errs0);
+                *st = st0;
+                errs.push(err(line, m));
+                return;
             }
+        };
+        if errs.len() >= MAX_ERRORS {
+            // the rest is only lexed, for a lexical error (which would replace the others)
             continue;
         }
-        match parse_record(&e, st) {
+        if is_directive(e.leading_ws, &toks) {
+            let inc = match directive(&toks, st) {
+                Ok(Some(inc)) => inc,
+                Ok(None) => continue,
+                Err(m) => {
+                    errs.push(err(e.line, m));
+                    continue;
+                }
+            };
+            if depth >= MAX_INCLUDE_DEPTH {
+                errs.push(err(
+                    e.line,
+                    format!("$INCLUDE nested deeper than {MAX_INCLUDE_DEPTH}"),
+                ));
+                continue;
+            }
+            let path = {
+                let fp = PathBuf::from(&inc.file);
+                if fp.is_absolute() {
+                    fp
+                } else {
+                    file.parent().unwrap_or(Path::new(".")).join(fp)
+                }
+            };
+            let saved_origin = st.origin.clone();
+            if let Some(o) = inc.origin {
+                match Name::parse(&o, st.origin.as_ref()) {
+                    Ok(n) => {
+                        st.origin = Some(n);
+                        st.last_owner_text = None;
+                    }
+                    Err(m) => {
+                        errs.push(err(e.line, format!("$INCLUDE origin: {m}")));
+                        continue;
+                    }
+                }
+            }
+            match std::fs::read(&path) {
+                Ok(t) => parse_into(&t, &path, st, p, errs, depth + 1),
+                Err(er) => errs.push(err(e.line, format!("$INCLUDE {}: {er}", path.display()))),
+            }
+            // RFC 1035 §5.1: the origin reverts after an include
+            st.origin = saved_origin;
+            st.last_owner_text = None;
+            continue;
+        }
+        match parse_record(&toks, e.leading_ws, st, &mut scratch) {
             Ok(r) => {
-                p.records.push(r);
+                let Some(owner) = st.last_owner.clone() else {
+                    continue;
+                };
+                p.records.push(Record {
+                    owner,
+                    rtype: r.rtype,
+                    class: r.class,
+                    ttl: r.ttl,
+                    rdata: r.rdata,
+                });
                 p.places.push((file_idx, e.line));
             }
             Err(m) => errs.push(err(e.line, m)),
@@ -324,23 +415,43 @@ fn parse_into(
     }
 }
 
-fn parse_record(e: &Entry, st: &mut State) -> Result<Record, String> {
+/// A record's fields except its owner, which is `State::last_owner` after [`parse_record`].
+struct Fields {
+    rtype: u16,
+    class: u16,
+    ttl: u32,
+    rdata: Vec<u8>,
+}
+
+/// Parses one record entry. Its owner is left in `st.last_owner`.
+fn parse_record(
+    toks: &[Token<'_>],
+    leading_ws: bool,
+    st: &mut State,
+    scratch: &mut Vec<u8>,
+) -> Result<Fields, String> {
     let mut i = 0;
-    let owner = if e.leading_ws {
-        st.last_owner
-            .clone()
-            .ok_or("record without owner and no previous owner")?
+    if leading_ws {
+        if st.last_owner.is_none() {
+            return Err("record without owner and no previous owner".into());
+        }
     } else {
         i = 1;
-        let o = Name::parse_bytes(&e.toks[0].text, st.origin.as_ref())?;
-        st.last_owner = Some(o.clone());
-        o
-    };
+        let text = toks[0].text;
+        if st.last_owner.is_none() || st.last_owner_text.as_deref() != Some(text) {
+            let o = Name::parse_bytes(text, st.origin.as_ref())?;
+            st.last_owner = Some(o);
+            st.owner_gen += 1;
+            let t = st.last_owner_text.get_or_insert_with(Vec::new);
+            t.clear();
+            t.extend_from_slice(text);
+        }
+    }
     let mut ttl: Option<u32> = None;
     let mut class: Option<u16> = None;
     let rtype;
     loop {
-        let tk = e.toks.get(i).ok_or("missing record type")?;
+        let tk = toks.get(i).ok_or("missing record type")?;
         if tk.quoted {
             return Err(format!("expected a type, found \"{}\"", tk.as_str()));
         }
@@ -361,9 +472,17 @@ fn parse_record(e: &Entry, st: &mut State) -> Result<Record, String> {
         i += 1;
         break;
     }
-    let origin = st.origin.clone().ok_or("no origin")?;
-    let rd = rdata::parse(rtype, &e.toks[i..], &origin)
-        .map_err(|m| format!("{} {}: {m}", owner, rtype::type_name(rtype)))?;
+    let origin = st.origin.as_ref().ok_or("no origin")?;
+    scratch.clear();
+    rdata::parse_into(scratch, rtype, &toks[i..], origin).map_err(|m| {
+        let owner = st
+            .last_owner
+            .as_ref()
+            .map(|o| o.to_string())
+            .unwrap_or_default();
+        format!("{} {}: {m}", owner, rtype::type_name(rtype))
+    })?;
+    let rd = scratch.as_slice().to_vec();
     let ttl = match ttl {
         Some(v) => v,
         None => match st.default_ttl {
@@ -376,8 +495,7 @@ fn parse_record(e: &Entry, st: &mut State) -> Result<Record, String> {
         },
     };
     st.last_ttl = Some(ttl);
-    Ok(Record {
-        owner,
+    Ok(Fields {
         rtype,
         class: class.unwrap_or(rtype::class::IN),
         ttl,
@@ -385,11 +503,95 @@ fn parse_record(e: &Entry, st: &mut State) -> Result<Record, String> {
     })
 }
 
-/// Loads a zone file into a checked [`Zone`]; errors are `FILE:LINE: message` strings.
+/// Loads a zone file into a checked [`Zone`]; errors are `FILE:LINE: message` strings. A large
+/// file is parsed on all cores ([`load`]), with the same result as the sequential path.
 pub fn load_zone(path: &Path, origin: &Name) -> Result<(Zone, Vec<String>), Vec<String>> {
-    let parsed = parse_file(path, origin)
-        .map_err(|es| es.iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
-    zone_from_parsed(parsed, origin)
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    load_zone_with(path, origin, threads, load::CHUNK_BYTES)
+}
+
+/// [`load_zone`] with a given thread count and chunk size (tests use small chunks).
+pub fn load_zone_with(
+    path: &Path,
+    origin: &Name,
+    threads: usize,
+    chunk_bytes: usize,
+) -> Result<(Zone, Vec<String>), Vec<String>> {
+    let mut phases = crate::signer::phase::Phases::new("load");
+    let text =
+        read_file(path).map_err(|es| es.iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
+    phases.mark("read");
+    if threads > 1 {
+        if let Some(chunks) = load::plan(&text, origin, chunk_bytes) {
+            phases.mark("plan");
+            let z = load::load_chunks(&text, path, origin, &chunks, threads);
+            phases.mark("parse+build");
+            return z;
+        }
+    }
+    let mut p = Parsed::default();
+    let mut st = State::new(origin);
+    let mut errs = Vec::new();
+    parse_into(&text, path, &mut st, &mut p, &mut errs, 0);
+    drop(text);
+    let parsed =
+        finish(p, errs).map_err(|es| es.iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
+    phases.mark("parse");
+    let z = zone_from_parsed(parsed, origin);
+    phases.mark("build");
+    z
+}
+
+/// The zone-wide rules `Zone::from_records` checks after taking the records in, with its
+/// messages, for the parallel loader (which builds the nodes itself).
+fn zone_rules(zone: &Zone) -> Vec<String> {
+    let origin = &zone.origin;
+    let mut problems = Vec::new();
+    match zone.nodes.get(origin).and_then(|n| n.get(t::SOA)) {
+        None => problems.push(format!("zone {origin} has no SOA record at its apex")),
+        Some(s) if s.rdatas.len() != 1 => problems.push(format!(
+            "zone {origin} has {} SOA records (exactly one allowed)",
+            s.rdatas.len()
+        )),
+        _ => {}
+    }
+    if !zone.nodes.get(origin).is_some_and(|n| n.has(t::NS)) {
+        problems.push(format!("zone {origin} has no NS records at its apex"));
+    }
+    for (name, node) in &zone.nodes {
+        if name != origin && node.has(t::SOA) {
+            problems.push(format!("{name}: SOA record below the apex"));
+        }
+        if let Some(c) = node.get(t::CNAME) {
+            if c.rdatas.len() > 1 {
+                problems.push(format!(
+                    "{name}: more than one CNAME record (RFC 2181 §10.1)"
+                ));
+            }
+            let others: Vec<String> = node
+                .rrsets
+                .iter()
+                .filter(|r| !matches!(r.rtype, t::CNAME | t::NSEC | t::NSEC3 | t::RRSIG))
+                .map(|r| rtype::type_name(r.rtype))
+                .collect();
+            if !others.is_empty() {
+                problems.push(format!(
+                    "{name}: CNAME beside other data ({}) (RFC 1034 §3.6.2)",
+                    others.join(", ")
+                ));
+            }
+        }
+        if let Some(d) = node.get(t::DNAME) {
+            if d.rdatas.len() > 1 {
+                problems.push(format!(
+                    "{name}: more than one DNAME record (RFC 6672 §2.4)"
+                ));
+            }
+        }
+    }
+    problems
 }
 
 /// Builds a checked [`Zone`] from parsed records.
@@ -433,40 +635,63 @@ pub fn write_records<W: Write>(out: &mut W, records: &[Record]) -> std::io::Resu
     Ok(())
 }
 
-/// Nodes formatted per batch by the parallel writer: large enough to keep the threads busy,
-/// small enough that the text of one batch stays a few megabytes.
-const WRITE_BATCH: usize = 32 * 1024;
+/// Nodes formatted per batch by the parallel writer: large enough that handing batches around
+/// costs nothing, small enough that the text of one batch (about 600 octets per signed node)
+/// stays a few megabytes.
+const WRITE_BATCH: usize = 4 * 1024;
+
+/// Batches formatted ahead of the one being written, per formatting thread: bounds the memory
+/// of text waiting to be written while a slow thread finishes its batch.
+const WRITE_AHEAD: usize = 4;
 
 fn format_record(line: &mut String, owner: &str, rtype: u16, ttl: u32, rd: &[u8]) {
-    use std::fmt::Write as _;
     line.push_str(owner);
-    let _ = writeln!(
-        line,
-        "\t{}\tIN\t{}\t{}",
-        ttl,
-        rtype::type_name(rtype),
-        rdata::to_text(rtype, rd)
-    );
+    line.push('\t');
+    rdata::push_decimal(line, ttl as u64);
+    line.push_str("\tIN\t");
+    rtype::write_type_name(line, rtype);
+    line.push('\t');
+    rdata::write_text(line, rtype, rd);
+    line.push('\n');
 }
 
-fn format_node(out: &mut String, zone: &Zone, name: &Name, node: &crate::zone::data::Node) {
-    let owner = name.to_string();
+fn format_node(
+    out: &mut String,
+    owner: &mut String,
+    zone: &Zone,
+    name: &Name,
+    node: &crate::zone::data::Node,
+) {
+    owner.clear();
+    name.write_text(owner);
+    let apex = name == &zone.origin;
     for set in &node.rrsets {
-        if set.rtype == t::SOA && name == &zone.origin {
+        if set.rtype == t::SOA && apex {
             continue;
         }
         for rd in &set.rdatas {
-            format_record(out, &owner, set.rtype, set.ttl, rd);
+            format_record(out, owner, set.rtype, set.ttl, rd);
         }
     }
     for s in &node.sigs {
-        format_record(out, &owner, t::RRSIG, s.ttl, &s.rdata);
+        format_record(out, owner, t::RRSIG, s.ttl, &s.rdata);
+    }
+}
+
+/// Locks a mutex; a panicked holder's data is still used (a formatter thread's panic is
+/// reported as a failed write by [`write_zone`]).
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
     }
 }
 
 /// Writes a zone as a zone file, SOA first, then canonical order. Formatting runs on all cores
-/// in batches of [`WRITE_BATCH`] nodes; the output order is the zone's.
+/// in batches of [`WRITE_BATCH`] nodes while this thread writes the finished batches in order.
 pub fn write_zone<W: Write>(out: &mut W, zone: &Zone) -> std::io::Result<()> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{mpsc, Condvar, Mutex};
     let mut head = String::new();
     if let Some(apex) = zone.nodes.get(&zone.origin) {
         if let Some(soa) = apex.get(t::SOA) {
@@ -481,29 +706,74 @@ pub fn write_zone<W: Write>(out: &mut W, zone: &Zone) -> std::io::Result<()> {
         .map(|n| n.get())
         .unwrap_or(1);
     let nodes: Vec<(&Name, &crate::zone::data::Node)> = zone.nodes.iter().collect();
-    for batch in nodes.chunks(WRITE_BATCH) {
-        let per = batch.len().div_ceil(threads).max(1);
-        let texts: Vec<Option<String>> = std::thread::scope(|s| {
-            let handles: Vec<_> = batch
-                .chunks(per)
-                .map(|part| {
-                    s.spawn(move || {
-                        let mut text = String::with_capacity(part.len() * 200);
-                        for (name, node) in part {
-                            format_node(&mut text, zone, name, node);
-                        }
-                        text
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().ok()).collect()
-        });
-        for t in texts {
-            let t = t.ok_or_else(|| std::io::Error::other("zone writer thread failed"))?;
-            out.write_all(t.as_bytes())?;
-        }
+    let batches: Vec<&[(&Name, &crate::zone::data::Node)]> = nodes.chunks(WRITE_BATCH).collect();
+    if batches.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    let window = WRITE_AHEAD * threads;
+    let next = AtomicUsize::new(0);
+    // (batches written, stop) — formatters wait while they are `window` batches ahead
+    let progress = (Mutex::new((0usize, false)), Condvar::new());
+    // emptied text buffers for reuse: no fresh pages for every batch
+    let pool: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        let (tx, rx) = mpsc::channel::<(usize, String)>();
+        for _ in 0..threads.min(batches.len()) {
+            let tx = tx.clone();
+            let (next, progress, pool, batches) = (&next, &progress, &pool, &batches);
+            s.spawn(move || {
+                let mut owner = String::with_capacity(256);
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(batch) = batches.get(i) else { break };
+                    {
+                        let mut g = lock(&progress.0);
+                        while !g.1 && i >= g.0 + window {
+                            g = match progress.1.wait(g) {
+                                Ok(g) => g,
+                                Err(p) => p.into_inner(),
+                            };
+                        }
+                        if g.1 {
+                            break;
+                        }
+                    }
+                    let mut text = lock(pool).pop().unwrap_or_default();
+                    for (name, node) in batch.iter() {
+                        format_node(&mut text, &mut owner, zone, name, node);
+                    }
+                    if tx.send((i, text)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let stop = |err: std::io::Error| {
+            lock(&progress.0).1 = true;
+            progress.1.notify_all();
+            Err(err)
+        };
+        let mut waiting: std::collections::BTreeMap<usize, String> = Default::default();
+        let mut want = 0usize;
+        for (i, text) in rx.iter() {
+            waiting.insert(i, text);
+            while let Some(mut text) = waiting.remove(&want) {
+                if let Err(e) = out.write_all(text.as_bytes()) {
+                    return stop(e);
+                }
+                text.clear();
+                lock(&pool).push(text);
+                want += 1;
+                lock(&progress.0).0 = want;
+                progress.1.notify_all();
+            }
+        }
+        if want != batches.len() {
+            return stop(std::io::Error::other("zone writer thread failed"));
+        }
+        Ok(())
+    })
 }
 
 #[cfg(test)]
