@@ -103,16 +103,26 @@ pub fn sign_zone_file(
         VerifyLevel::Sample => SAMPLE_EVERY,
         VerifyLevel::Full => 1,
     };
-    let problems = verify::check_zone_sampled(&signed, now, every);
-    phases.mark("verify");
+    // the self-check and the writing of a temporary file run side by side (both only read the
+    // signed zone); the output appears under its name only when the check passed
+    let (problems, written) = std::thread::scope(|s| {
+        let check = s.spawn(|| verify::check_zone_sampled(&signed, now, every));
+        let written = write_zone_temp(output, &signed);
+        let problems = check
+            .join()
+            .unwrap_or_else(|_| vec!["the self-check panicked".to_string()]);
+        (problems, written)
+    });
+    phases.mark("verify+write");
+    let tmp = written.map_err(|e| vec![format!("{}: {e}", output.display())])?;
     if !problems.is_empty() {
+        let _ = std::fs::remove_file(&tmp);
         return Err(problems
             .into_iter()
             .map(|p| format!("zone {}: self-check failed: {p}", zcfg.name))
             .collect());
     }
-    write_zone_atomic(output, &signed).map_err(|e| vec![format!("{}: {e}", output.display())])?;
-    phases.mark("write");
+    commit_temp(&tmp, output).map_err(|e| vec![format!("{}: {e}", output.display())])?;
     let report = SignReport {
         records_in,
         records_out: signed.record_count(),
@@ -179,23 +189,49 @@ pub fn state_dnskeys(
 
 /// Writes a zone file via a temporary file, fsync and rename, so a reader never sees half.
 pub fn write_zone_atomic(path: &Path, zone: &crate::zone::data::Zone) -> std::io::Result<()> {
-    let dir = match path.parent() {
+    let tmp = write_zone_temp(path, zone)?;
+    commit_temp(&tmp, path)
+}
+
+fn parent_dir(path: &Path) -> std::path::PathBuf {
+    match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => std::path::PathBuf::from("."),
-    };
+    }
+}
+
+/// Writes `zone` to a temporary file beside `path`, fsynced; [`commit_temp`] gives it its name.
+/// On error the temporary file is removed.
+pub fn write_zone_temp(
+    path: &Path,
+    zone: &crate::zone::data::Zone,
+) -> std::io::Result<std::path::PathBuf> {
+    let dir = parent_dir(path);
     let file_name = path
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_else(|| "zone".into());
     let tmp = dir.join(format!(".{file_name}.tmp{}", std::process::id()));
-    {
+    let written = (|| {
         let f = std::fs::File::create(&tmp)?;
         let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
         zonefile::write_zone(&mut w, zone)?;
         w.flush()?;
-        w.get_ref().sync_all()?;
+        w.get_ref().sync_all()
+    })();
+    match written {
+        Ok(()) => Ok(tmp),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
     }
-    std::fs::rename(&tmp, path)?;
+}
+
+/// Renames a file written by [`write_zone_temp`] to `path` and syncs the directory.
+pub fn commit_temp(tmp: &Path, path: &Path) -> std::io::Result<()> {
+    let dir = parent_dir(path);
+    std::fs::rename(tmp, path)?;
     if let Ok(d) = std::fs::File::open(&dir) {
         let _ = d.sync_all();
     }
