@@ -4,10 +4,17 @@
 
 #![allow(dead_code)]
 
+pub mod chain;
+
 use crate::common::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
+
+/// The policy keys of [`Signet::start`]: a KSK and a ZSK.
+pub const KSK_ZSK: &str = r#"[{ role = "ksk", algorithm = "ecdsap256sha256" }, { role = "zsk", algorithm = "ecdsap256sha256" }]"#;
+/// One combined signing key.
+pub const CSK: &str = r#"[{ role = "csk", algorithm = "ecdsap256sha256" }]"#;
 
 /// One `signet serve` instance.
 pub struct Signet {
@@ -28,6 +35,19 @@ impl Signet {
         tsig: &[&TsigKey],
         zone_extra: &str,
     ) -> Signet {
+        Self::start_with_keys(tmp, name, port, zone, tsig, KSK_ZSK, zone_extra)
+    }
+
+    /// [`Signet::start`] with the policy's `keys` array given (e.g. [`CSK`]).
+    pub fn start_with_keys(
+        tmp: &TempDir,
+        name: &str,
+        port: u16,
+        zone: &str,
+        tsig: &[&TsigKey],
+        policy_keys: &str,
+        zone_extra: &str,
+    ) -> Signet {
         let dir = tmp.subdir(name);
         let keys: String = tsig.iter().map(|k| k.signet_toml()).collect();
         let conf = dir.join("signet.toml");
@@ -45,7 +65,7 @@ backend = "files"
 directory = "{keydir}"
 
 [policy.p]
-keys = [{{ role = "ksk", algorithm = "ecdsap256sha256" }}, {{ role = "zsk", algorithm = "ecdsap256sha256" }}]
+keys = {policy_keys}
 dnskey-ttl = "60s"
 max-zone-ttl = "5m"
 publish-safety = "5s"
