@@ -24,7 +24,6 @@ mod multisigner_support;
 use common::*;
 use multisigner_support::chain::*;
 use multisigner_support::*;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
