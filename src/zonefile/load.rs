@@ -11,6 +11,8 @@
 //!    `Zone::from_records` groups them), each chunk's runs sorted by owner.
 //! 3. A merge of the sorted runs builds each node from its runs in file order, applying the
 //!    rules of `Zone::from_records` record by record (duplicates, TTL differences, RRSIGs).
+//!    The owner space is cut at pivot names into ranges that are merged on all threads; all
+//!    runs of one owner are in one range, so each node is built exactly as sequentially.
 
 use super::{directive, is_directive, parse_record, Lexer, ParseError, State, Token, MAX_ERRORS};
 use crate::dns::name::Name;
@@ -298,15 +300,19 @@ pub(super) fn load_chunks(
         .flat_map(|o| o.problems.iter())
         .map(|(l, m)| format!("{fname}:{l}: {m}"))
         .collect();
-    let (nodes, mut warnings) = merge(&mut outs);
+    let mut ph = crate::signer::phase::Phases::new("load-merge");
+    let (nodes, mut warnings) = merge(&mut outs, threads, &mut ph);
     drop(outs);
+    ph.mark("drop");
     let mut zone = Zone::new(origin.clone());
     zone.nodes = nodes;
+    ph.mark("zone");
     problems.extend(
         super::zone_rules(&zone)
             .into_iter()
             .map(|m| format!("{fname}: {m}")),
     );
+    ph.mark("rules");
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -346,8 +352,26 @@ impl Ord for Head<'_> {
     }
 }
 
-/// Builds the nodes from the chunks' runs; returns them with the TTL warnings (line, message).
-fn merge(outs: &mut [ChunkOut]) -> (BTreeMap<Name, Node>, Vec<(u32, String)>) {
+/// A chunk's share of one owner range: where its slice of `order` starts, and each of those
+/// runs with its records.
+type RangePart<'a> = (usize, Vec<(u32, &'a mut [Raw])>);
+
+/// A range's nodes and TTL warnings (line, message).
+type Built = (Vec<(Name, Node)>, Vec<(u32, String)>);
+
+/// The merge is split into this many owner ranges per thread, so that the threads share it
+/// evenly even when the names are not spread evenly.
+const RANGES_PER_THREAD: usize = 4;
+
+/// Builds the nodes from the chunks' sorted runs. The owner space is cut at pivot names into
+/// ranges merged in parallel: all runs of one owner fall into the same range (a run goes to
+/// the range whose first pivot is not greater than its owner), so every node is built by one
+/// thread exactly as the sequential merge would build it.
+fn merge(
+    outs: &mut [ChunkOut],
+    threads: usize,
+    ph: &mut crate::signer::phase::Phases,
+) -> (BTreeMap<Name, Node>, Vec<(u32, String)>) {
     // global run numbers: runs adjacent in the file continue one another
     let mut base = Vec::with_capacity(outs.len());
     let mut total = 0usize;
@@ -355,15 +379,127 @@ fn merge(outs: &mut [ChunkOut]) -> (BTreeMap<Name, Node>, Vec<(u32, String)>) {
         base.push(total);
         total += o.runs.len();
     }
+    // pivots from the biggest chunk's sorted owners
+    let nranges = (threads.max(1) * RANGES_PER_THREAD).max(1);
+    // (duplicate pivots make empty ranges, which is harmless)
+    let pivots: Vec<Name> = match outs.iter().max_by_key(|o| o.order.len()) {
+        Some(big) if threads > 1 && big.order.len() >= 2 => {
+            let n = nranges.min(big.order.len());
+            (1..n)
+                .map(|i| {
+                    let r = big.order[big.order.len() * i / n] as usize;
+                    owner_of(big, &big.runs[r]).clone()
+                })
+                .collect()
+        }
+        _ => Vec::new(),
+    };
+    // per range and chunk: the slice of the chunk's `order` it merges, with each of those
+    // runs' records (disjoint mutable slices of the chunk's `recs`)
+    let nparts = pivots.len() + 1;
+    let mut parts: Vec<Vec<RangePart<'_>>> = (0..nparts).map(|_| Vec::new()).collect();
+    let mut owners_of: Vec<&Vec<Option<Name>>> = Vec::with_capacity(outs.len());
+    let mut runs_of: Vec<&Vec<Run>> = Vec::with_capacity(outs.len());
+    for o in outs.iter_mut() {
+        let ChunkOut {
+            owners,
+            runs,
+            order,
+            recs,
+            ..
+        } = o;
+        // the records of each run, by run index
+        let mut slots: Vec<Option<&mut [Raw]>> = Vec::with_capacity(runs.len());
+        let mut rest: &mut [Raw] = recs.as_mut_slice();
+        let mut at = 0usize;
+        for run in runs.iter() {
+            let (start, end) = (run.start as usize, run.end as usize);
+            if start < at || end < start || end - at > rest.len() {
+                unreachable_owner();
+            }
+            let (_, tail) = std::mem::take(&mut rest).split_at_mut(start - at);
+            let (mine, tail) = tail.split_at_mut(end - start);
+            slots.push(Some(mine));
+            rest = tail;
+            at = end;
+        }
+        let mut lo = 0usize;
+        for (pi, part) in parts.iter_mut().enumerate() {
+            let hi = match pivots.get(pi) {
+                Some(p) => {
+                    lo + order[lo..].partition_point(|&r| {
+                        owners[runs[r as usize].owner as usize]
+                            .as_ref()
+                            .is_some_and(|n| n < p)
+                    })
+                }
+                None => order.len(),
+            };
+            let mut v = Vec::with_capacity(hi - lo);
+            for &r in &order[lo..hi] {
+                match slots[r as usize].take() {
+                    Some(sl) => v.push((r, sl)),
+                    None => unreachable_owner(),
+                }
+            }
+            part.push((lo, v));
+            lo = hi;
+        }
+        owners_of.push(owners);
+        runs_of.push(runs);
+    }
+    ph.mark("split");
+    let base = &base;
+    let owners_of = &owners_of;
+    let runs_of = &runs_of;
+    let results: Vec<Built> = std::thread::scope(|s| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|part| s.spawn(move || merge_range(part, base, owners_of, runs_of)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| match h.join() {
+                Ok(v) => v,
+                Err(p) => std::panic::resume_unwind(p),
+            })
+            .collect()
+    });
+    ph.mark("ranges");
+    let mut warnings = Vec::new();
+    let mut nodes = Vec::with_capacity(results.iter().map(|r| r.0.len()).sum());
+    for (n, w) in results {
+        nodes.extend(n);
+        warnings.extend(w);
+    }
+    let map = nodes.into_iter().collect();
+    ph.mark("map");
+    (map, warnings)
+}
+
+/// The sequential k-way merge of one owner range: `part[c]` is chunk `c`'s slice of its
+/// `order` (starting at position `.0`) with the records of each run.
+fn merge_range(
+    mut part: Vec<RangePart<'_>>,
+    base: &[usize],
+    owners_of: &[&Vec<Option<Name>>],
+    runs_of: &[&Vec<Run>],
+) -> Built {
+    let owner = |c: usize, r: u32| -> &Name {
+        match &owners_of[c][runs_of[c][r as usize].owner as usize] {
+            Some(n) => n,
+            None => unreachable_owner(),
+        }
+    };
     // the merge order first (shared borrows), then the nodes (moving the records out)
-    let mut groups: Vec<(usize, usize)> = Vec::with_capacity(total);
+    let mut groups: Vec<(usize, usize)> = Vec::new();
     let mut bounds: Vec<usize> = Vec::new();
     {
-        let mut heap = BinaryHeap::with_capacity(outs.len());
-        for (ci, o) in outs.iter().enumerate() {
-            if let Some(&r) = o.order.first() {
+        let mut heap = BinaryHeap::with_capacity(part.len());
+        for (ci, (_, v)) in part.iter().enumerate() {
+            if let Some((r, _)) = v.first() {
                 heap.push(Head {
-                    name: owner_of(o, &o.runs[r as usize]),
+                    name: owner(ci, *r),
                     chunk: ci,
                     pos: 0,
                 });
@@ -371,15 +507,14 @@ fn merge(outs: &mut [ChunkOut]) -> (BTreeMap<Name, Node>, Vec<(u32, String)>) {
         }
         let mut prev: Option<&Name> = None;
         while let Some(h) = heap.pop() {
-            let o = &outs[h.chunk];
             if prev != Some(h.name) {
                 bounds.push(groups.len());
                 prev = Some(h.name);
             }
-            groups.push((h.chunk, o.order[h.pos] as usize));
-            if let Some(&r) = o.order.get(h.pos + 1) {
+            groups.push((h.chunk, h.pos));
+            if let Some((r, _)) = part[h.chunk].1.get(h.pos + 1) {
                 heap.push(Head {
-                    name: owner_of(o, &o.runs[r as usize]),
+                    name: owner(h.chunk, *r),
                     chunk: h.chunk,
                     pos: h.pos + 1,
                 });
@@ -388,25 +523,24 @@ fn merge(outs: &mut [ChunkOut]) -> (BTreeMap<Name, Node>, Vec<(u32, String)>) {
     }
     bounds.push(groups.len());
     let mut warnings = Vec::new();
-    let mut nodes: Vec<(Name, Node)> = Vec::with_capacity(bounds.len());
+    let mut nodes: Vec<(Name, Node)> = Vec::with_capacity(bounds.len().saturating_sub(1));
     for w in bounds.windows(2) {
         let group = &groups[w[0]..w[1]];
+        let run_no = |&(c, pos): &(usize, usize)| base[c] + part[c].1[pos].0 as usize;
         // the key keeps the spelling of the first record of the last stretch of adjacent runs
         let mut key = group[0];
         for pair in group.windows(2) {
-            let (a, b) = (pair[0], pair[1]);
-            if base[b.0] + b.1 != base[a.0] + a.1 + 1 {
-                key = b;
+            if run_no(&pair[1]) != run_no(&pair[0]) + 1 {
+                key = pair[1];
             }
         }
+        let name = owner(key.0, part[key.0].1[key.1].0).clone();
         let mut node = Node::default();
-        for &(ci, ri) in group {
-            let o = &mut outs[ci];
-            let run = &o.runs[ri];
-            let (start, end) = (run.start as usize, run.end as usize);
-            for k in start..end {
+        for &(ci, pos) in group {
+            let recs = &mut part[ci].1[pos].1;
+            for slot in recs.iter_mut() {
                 let rec = std::mem::replace(
-                    &mut o.recs[k],
+                    slot,
                     Raw {
                         owner: 0,
                         rtype: 0,
@@ -415,21 +549,16 @@ fn merge(outs: &mut [ChunkOut]) -> (BTreeMap<Name, Node>, Vec<(u32, String)>) {
                         rdata: Vec::new(),
                     },
                 );
-                let owner = match &o.owners[rec.owner as usize] {
+                let rec_owner = match &owners_of[ci][rec.owner as usize] {
                     Some(n) => n,
                     None => unreachable_owner(),
                 };
-                add_record(&mut node, owner, rec, &mut warnings);
+                add_record(&mut node, rec_owner, rec, &mut warnings);
             }
         }
-        let o = &mut outs[key.0];
-        let owner_i = o.runs[key.1].owner as usize;
-        let Some(name) = o.owners[owner_i].take() else {
-            unreachable_owner()
-        };
         nodes.push((name, node));
     }
-    (nodes.into_iter().collect(), warnings)
+    (nodes, warnings)
 }
 
 /// `Zone::from_records` for one record of a node (after the per-record checks).
