@@ -227,7 +227,6 @@ fn update_refusals_injection_and_survival() {
     knot.update_zone(ZONE, &zone_text(2, "new A 192.0.2.7"))
         .unwrap();
     s.wait_rrset(&format!("new.{ZONE}"), "A", |v| v == ["192.0.2.7"]);
-    let s2 = soa_serial(s.port, ZONE).unwrap();
     assert!(rrset(s.port, ZONE, "DNSKEY").contains(&fz.dnskey));
     assert!(rrset(s.port, ZONE, "CDS").contains(&fk.ds));
     // ... and never leaks into the unsigned copy
@@ -236,6 +235,13 @@ fn update_refusals_injection_and_survival() {
         !unsigned.contains("DNSKEY") && !unsigned.contains("CDS"),
         "{unsigned}"
     );
+
+    // ---- survives an upstream AXFR (`retransfer` forces one; the zone is signed again)
+    let r = s.ctl(&["retransfer", ZONE]);
+    assert!(r.ok() && r.stdout.contains("AXFR"), "retransfer: {r}");
+    let s2 = soa_serial(s.port, ZONE).unwrap();
+    assert!(rrset(s.port, ZONE, "DNSKEY").contains(&fz.dnskey));
+    assert!(rrset(s.port, ZONE, "CDS").contains(&fk.ds));
 
     // ---- survives a ZSK rollover
     let r = s.ctl(&["rollover", ZONE, "--role", "zsk"]);
