@@ -240,12 +240,12 @@ fn diff_names_equals_diff_over_the_touched_names() {
         let touched: Vec<Name> = old
             .nodes
             .iter()
-            .filter(|(n, node)| new.nodes.get(*n) != Some(*node))
+            .filter(|(n, node)| new.nodes.get(n) != Some(*node))
             .map(|(n, _)| n.clone())
             .chain(
                 new.nodes
                     .keys()
-                    .filter(|n| !old.nodes.contains_key(*n))
+                    .filter(|n| !old.nodes.contains_key(n))
                     .cloned(),
             )
             .collect();

@@ -134,7 +134,7 @@ impl<'a> Lookup<'a> {
     fn is_ent(&self, name: &Name) -> bool {
         self.z
             .nodes
-            .range::<Name, _>((Bound::Excluded(name), Bound::Unbounded))
+            .range((Bound::Excluded(name), Bound::Unbounded))
             .next()
             .is_some_and(|(k, _)| k.is_subdomain_of(name))
     }
@@ -159,7 +159,7 @@ impl<'a> Lookup<'a> {
     fn nsec_covering(&self, name: &Name) -> Option<(&'a Name, &'a Node)> {
         self.z
             .nodes
-            .range::<Name, _>(..=name)
+            .range(..=name)
             .rev()
             .find(|(_, n)| n.has(t::NSEC))
     }

@@ -5,11 +5,11 @@
 //! exactly one SOA at the apex, nothing outside the origin, no CNAME beside other data, one TTL
 //! per RRset, no duplicate records.
 
+use super::nodemap::NodeMap;
 use crate::dns::name::Name;
 use crate::dns::rdata;
 use crate::dns::record::Record;
 use crate::dns::rtype::{self, t};
-use std::collections::BTreeMap;
 
 /// One RRset: records of one type at one owner, with one TTL.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,7 +77,7 @@ impl Node {
 pub struct Zone {
     pub origin: Name,
     pub class: u16,
-    pub nodes: BTreeMap<Name, Node>,
+    pub nodes: NodeMap,
 }
 
 /// How a zone's records were found wanting.
@@ -93,7 +93,7 @@ impl Zone {
         Zone {
             origin,
             class: rtype::class::IN,
-            nodes: BTreeMap::new(),
+            nodes: NodeMap::new(),
         }
     }
 
@@ -364,7 +364,7 @@ impl Zone {
     }
 }
 
-fn merge_node(nodes: &mut BTreeMap<Name, Node>, name: Name, node: Node) {
+fn merge_node(nodes: &mut NodeMap, name: Name, node: Node) {
     nodes.insert(name, node);
 }
 

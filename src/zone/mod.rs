@@ -3,6 +3,7 @@
 pub mod checkds;
 pub mod data;
 pub mod keys;
+pub mod nodemap;
 pub mod offline;
 pub mod overlay;
 pub mod service;

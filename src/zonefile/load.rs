@@ -20,7 +20,7 @@ use crate::dns::rdata;
 use crate::dns::rtype::{self, t};
 use crate::zone::data::{Node, RRset, Sig, Zone};
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::BinaryHeap;
 use std::path::Path;
 
 /// Target size of a chunk: large enough that a chunk's setup is noise, small enough that the
@@ -371,7 +371,7 @@ fn merge(
     outs: &mut [ChunkOut],
     threads: usize,
     ph: &mut crate::signer::phase::Phases,
-) -> (BTreeMap<Name, Node>, Vec<(u32, String)>) {
+) -> (crate::zone::nodemap::NodeMap, Vec<(u32, String)>) {
     // global run numbers: runs adjacent in the file continue one another
     let mut base = Vec::with_capacity(outs.len());
     let mut total = 0usize;
@@ -472,7 +472,7 @@ fn merge(
         nodes.extend(n);
         warnings.extend(w);
     }
-    let map = nodes.into_iter().collect();
+    let map = crate::zone::nodemap::NodeMap::from_sorted(nodes);
     ph.mark("map");
     (map, warnings)
 }
