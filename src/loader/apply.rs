@@ -14,30 +14,63 @@ pub(crate) fn full(origin: Name, records: Vec<Record>) -> Result<Zone, XfrError>
     validate(origin, records)
 }
 
-/// `diffs` applied in order to `zone` (a copy the caller gave away), then re-checked.
+/// `diffs` applied in order to `zone` (a copy the caller gave away: with copy-on-write nodes it
+/// shares everything but what the differences touch), then re-checked where they touched it:
+/// every added record as a zone file record would be, and the zone rules at the touched names
+/// and the apex ([`Zone::check_names`]). The rest of the zone passed those checks when it came.
 pub(crate) fn incremental(
     mut zone: Zone,
     diffs: &[Diff],
     max_records: u64,
 ) -> Result<Zone, XfrError> {
+    let mut net: i64 = 0;
     for d in diffs {
         for r in &d.removed {
             remove(&mut zone, r, d)?;
+            net -= 1;
         }
         for r in &d.added {
+            admissible(&zone.origin, r)?;
             add(&mut zone, r, d)?;
+            net += 1;
         }
     }
-    let n = zone.record_count() as u64;
-    if n > max_records {
-        return Err(XfrError::Limit(format!(
-            "the zone would have {n} records after the IXFR, more than {max_records} (max_records)"
-        )));
+    // only growth can cross the limit: count the zone then (a linear pass over the nodes)
+    if net > 0 {
+        let n = zone.record_count() as u64;
+        if n > max_records {
+            return Err(XfrError::Limit(format!(
+                "the zone would have {n} records after the IXFR, more than {max_records} (max_records)"
+            )));
+        }
     }
-    let origin = zone.origin.clone();
-    let records = zone.records();
-    drop(zone);
-    validate(origin, records)
+    let touched: std::collections::BTreeSet<&Name> = diffs
+        .iter()
+        .flat_map(|d| d.removed.iter().chain(d.added.iter()))
+        .map(|r| &r.owner)
+        .collect();
+    zone.check_names(touched.iter().copied())
+        .map_err(|ps| XfrError::BadZone(ps.into_iter().map(|p| p.message).collect()))?;
+    Ok(zone)
+}
+
+/// What [`Zone::from_records`] refuses in a record: another class, an owner outside the zone,
+/// a meta type.
+fn admissible(origin: &Name, r: &Record) -> Result<(), XfrError> {
+    let bad = |why: String| Err(XfrError::BadZone(vec![format!("{}: {why}", show(r))]));
+    if r.class != crate::dns::rtype::class::IN {
+        return bad("class is not IN".into());
+    }
+    if !r.owner.is_subdomain_of(origin) {
+        return bad(format!("outside the zone {origin}"));
+    }
+    if matches!(
+        r.rtype,
+        t::OPT | t::TSIG | t::TKEY | t::AXFR | t::IXFR | t::ANY
+    ) {
+        return bad("this type cannot appear in a zone".into());
+    }
+    Ok(())
 }
 
 fn validate(origin: Name, records: Vec<Record>) -> Result<Zone, XfrError> {

@@ -169,25 +169,40 @@ impl<'a> Lookup<'a> {
         Some(crate::signer::nsec3::hash(name, &idx.salt, idx.iterations))
     }
 
-    /// The NSEC3 whose hash equals the hash of `name`.
-    fn nsec3_match(&self, name: &Name) -> Option<(&'a Name, &'a Node)> {
-        let idx = self.s.nsec3.as_ref()?;
-        let h = self.nsec3_hash(name)?;
-        let i = idx.chain.binary_search_by(|e| e.0.cmp(&h)).ok()?;
-        self.z.nodes.get_key_value(&idx.chain[i].1)
+    /// The owner name of the NSEC3 for hash `h`: `<base32hex(h)>.<origin>`.
+    fn nsec3_owner(&self, h: &[u8; 20]) -> Option<Name> {
+        crate::signer::nsec3::owner_of(h, &self.z.origin).ok()
     }
 
-    /// The NSEC3 covering the hash of `name`: the last one with a smaller hash, wrapping.
-    fn nsec3_cover(&self, name: &Name) -> Option<(&'a Name, &'a Node)> {
-        let idx = self.s.nsec3.as_ref()?;
+    /// Whether `(owner, node)` is a member of the NSEC3 chain.
+    fn is_nsec3(&self, owner: &Name, node: &Node) -> bool {
+        node.has(t::NSEC3)
+            && owner.label_count() == self.z.origin.label_count() + 1
+            && owner.is_subdomain_of(&self.z.origin)
+    }
+
+    /// The NSEC3 whose hash equals the hash of `name`.
+    fn nsec3_match(&self, name: &Name) -> Option<(&'a Name, &'a Node)> {
         let h = self.nsec3_hash(name)?;
-        let p = idx.chain.partition_point(|e| e.0 < h);
-        let i = if p == 0 {
-            idx.chain.len().checked_sub(1)?
-        } else {
-            p - 1
-        };
-        self.z.nodes.get_key_value(&idx.chain[i].1)
+        let owner = self.nsec3_owner(&h)?;
+        self.z
+            .nodes
+            .get_key_value(&owner)
+            .filter(|(o, n)| self.is_nsec3(o, n))
+    }
+
+    /// The NSEC3 covering the hash of `name`: the last one with a smaller hash, wrapping. Other
+    /// names may sort between NSEC3 owners (first labels that look like hashes, and their
+    /// subtrees): the walk skips them.
+    fn nsec3_cover(&self, name: &Name) -> Option<(&'a Name, &'a Node)> {
+        let h = self.nsec3_hash(name)?;
+        let owner = self.nsec3_owner(&h)?;
+        let z = self.z;
+        z.nodes
+            .range(..owner)
+            .rev()
+            .find(|(o, n)| self.is_nsec3(o, n))
+            .or_else(|| z.nodes.iter().rev().find(|(o, n)| self.is_nsec3(o, n)))
     }
 
     // ----------------------------------------------------------------------------- output

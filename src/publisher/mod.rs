@@ -52,7 +52,6 @@ use crate::dns::rtype::{class, t};
 use crate::journal::History;
 use crate::zone::data::{soa_field, Zone};
 use arc_swap::ArcSwap;
-use data_encoding::BASE32HEX_NOPAD;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -82,16 +81,19 @@ pub struct Served {
     /// The journaled changesets leading to this version, for incremental IXFR out (RFC 1995);
     /// without it every IXFR that is not up to date is answered AXFR-style.
     pub history: Option<History>,
-    /// The NSEC3 chain sorted by hash, when the zone is NSEC3-signed.
-    nsec3: Option<Nsec3Index>,
+    /// The NSEC3 parameters, when the zone is NSEC3-signed.
+    nsec3: Option<Nsec3Params>,
 }
 
+/// How names are hashed for the NSEC3 chain (from NSEC3PARAM). The chain itself needs no index:
+/// its owners are `<base32hex(hash)>.<origin>`, one label of equal length each, so the zone's
+/// canonical order among them is hash order (base32hex keeps the order of the bits) and the
+/// answer code finds a hash's NSEC3 by a lookup or a backwards range walk in the node map.
+/// Publishing a version therefore costs nothing proportional to the zone.
 #[derive(Debug)]
-struct Nsec3Index {
+struct Nsec3Params {
     iterations: u16,
     salt: Vec<u8>,
-    /// (hash, owner) sorted by hash.
-    chain: Vec<([u8; 20], Name)>,
 }
 
 impl Served {
@@ -130,7 +132,7 @@ impl Served {
         self.zone.serial()
     }
 
-    fn index_nsec3(zone: &Zone) -> Option<Nsec3Index> {
+    fn index_nsec3(zone: &Zone) -> Option<Nsec3Params> {
         let param = zone
             .nodes
             .get(&zone.origin)?
@@ -141,27 +143,7 @@ impl Served {
         let iterations = u16::from_be_bytes([*param.get(2)?, *param.get(3)?]);
         let salt_len = *param.get(4)? as usize;
         let salt = param.get(5..5 + salt_len)?.to_vec();
-        let mut chain = Vec::new();
-        for (name, node) in &zone.nodes {
-            if !node.has(t::NSEC3) || name.parent().as_ref() != Some(&zone.origin) {
-                continue;
-            }
-            let Some(label) = name.first_label() else {
-                continue;
-            };
-            let Ok(h) = BASE32HEX_NOPAD.decode(&label.to_ascii_uppercase()) else {
-                continue;
-            };
-            if let Ok(h) = <[u8; 20]>::try_from(h.as_slice()) {
-                chain.push((h, name.clone()));
-            }
-        }
-        chain.sort();
-        Some(Nsec3Index {
-            iterations,
-            salt,
-            chain,
-        })
+        Some(Nsec3Params { iterations, salt })
     }
 }
 

@@ -8,6 +8,7 @@ use crate::dns::message::{build_query, Edns, Message};
 use crate::dns::record::Record;
 use crate::keystore::{dnskey_rdata, generate_pkcs8, RingSigningKey, SigningKey};
 use crate::signer::{sign_zone, ActiveKey, Denial, SignParams};
+use data_encoding::BASE32HEX_NOPAD;
 use std::path::Path;
 
 const NOW: u64 = 1_700_000_000;

@@ -205,7 +205,22 @@ impl Zone {
             merge_node(&mut zone.nodes, n, node);
         }
         // zone-wide rules
-        match zone.nodes.get(&origin).and_then(|n| n.get(t::SOA)) {
+        zone.apex_problems(&mut problems);
+        for (name, node) in &zone.nodes {
+            node_problems(&origin, name, node, &mut problems);
+        }
+        if problems.is_empty() {
+            Ok(zone)
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// The apex rules: exactly one SOA, and NS records.
+    fn apex_problems(&self, problems: &mut Vec<ZoneProblem>) {
+        let zone = self;
+        let origin = &self.origin;
+        match zone.nodes.get(origin).and_then(|n| n.get(t::SOA)) {
             None => problems.push(ZoneProblem {
                 line: None,
                 message: format!("zone {origin} has no SOA record at its apex"),
@@ -219,53 +234,36 @@ impl Zone {
             }),
             _ => {}
         }
-        if !zone.nodes.get(&origin).is_some_and(|n| n.has(t::NS)) {
+        if !zone.nodes.get(origin).is_some_and(|n| n.has(t::NS)) {
             problems.push(ZoneProblem {
                 line: None,
                 message: format!("zone {origin} has no NS records at its apex"),
             });
         }
-        for (name, node) in &zone.nodes {
-            if name != &origin && node.has(t::SOA) {
+    }
+
+    /// The zone rules checked only where a change touched the zone (the apex rules always):
+    /// what an IXFR applied to a version that passed [`Zone::from_records`] has to re-check.
+    pub fn check_names<'a, I: IntoIterator<Item = &'a Name>>(
+        &self,
+        names: I,
+    ) -> Result<(), Vec<ZoneProblem>> {
+        let mut problems = Vec::new();
+        self.apex_problems(&mut problems);
+        for name in names {
+            if !name.is_subdomain_of(&self.origin) {
                 problems.push(ZoneProblem {
                     line: None,
-                    message: format!("{name}: SOA record below the apex"),
+                    message: format!("{} is outside the zone {}", name, self.origin),
                 });
+                continue;
             }
-            if let Some(c) = node.get(t::CNAME) {
-                if c.rdatas.len() > 1 {
-                    problems.push(ZoneProblem {
-                        line: None,
-                        message: format!("{name}: more than one CNAME record (RFC 2181 §10.1)"),
-                    });
-                }
-                let others: Vec<String> = node
-                    .rrsets
-                    .iter()
-                    .filter(|r| !matches!(r.rtype, t::CNAME | t::NSEC | t::NSEC3 | t::RRSIG))
-                    .map(|r| rtype::type_name(r.rtype))
-                    .collect();
-                if !others.is_empty() {
-                    problems.push(ZoneProblem {
-                        line: None,
-                        message: format!(
-                            "{name}: CNAME beside other data ({}) (RFC 1034 §3.6.2)",
-                            others.join(", ")
-                        ),
-                    });
-                }
-            }
-            if let Some(d) = node.get(t::DNAME) {
-                if d.rdatas.len() > 1 {
-                    problems.push(ZoneProblem {
-                        line: None,
-                        message: format!("{name}: more than one DNAME record (RFC 6672 §2.4)"),
-                    });
-                }
+            if let Some(node) = self.nodes.get(name) {
+                node_problems(&self.origin, name, node, &mut problems);
             }
         }
         if problems.is_empty() {
-            Ok(zone)
+            Ok(())
         } else {
             Err(problems)
         }
@@ -361,6 +359,47 @@ impl Zone {
             }
         }
         None
+    }
+}
+
+/// The rules for one node: no SOA below the apex, one CNAME and nothing beside it, one DNAME.
+fn node_problems(origin: &Name, name: &Name, node: &Node, problems: &mut Vec<ZoneProblem>) {
+    if name != origin && node.has(t::SOA) {
+        problems.push(ZoneProblem {
+            line: None,
+            message: format!("{name}: SOA record below the apex"),
+        });
+    }
+    if let Some(c) = node.get(t::CNAME) {
+        if c.rdatas.len() > 1 {
+            problems.push(ZoneProblem {
+                line: None,
+                message: format!("{name}: more than one CNAME record (RFC 2181 §10.1)"),
+            });
+        }
+        let others: Vec<String> = node
+            .rrsets
+            .iter()
+            .filter(|r| !matches!(r.rtype, t::CNAME | t::NSEC | t::NSEC3 | t::RRSIG))
+            .map(|r| rtype::type_name(r.rtype))
+            .collect();
+        if !others.is_empty() {
+            problems.push(ZoneProblem {
+                line: None,
+                message: format!(
+                    "{name}: CNAME beside other data ({}) (RFC 1034 §3.6.2)",
+                    others.join(", ")
+                ),
+            });
+        }
+    }
+    if let Some(d) = node.get(t::DNAME) {
+        if d.rdatas.len() > 1 {
+            problems.push(ZoneProblem {
+                line: None,
+                message: format!("{name}: more than one DNAME record (RFC 6672 §2.4)"),
+            });
+        }
     }
 }
 

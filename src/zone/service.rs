@@ -259,6 +259,21 @@ pub struct ZoneTask {
     update_rx: Option<mpsc::Receiver<crate::publisher::update::UpdateJob>>,
     /// What the other signers (`update.peers`) publish of our keys.
     peers: multisigner::PeerState,
+    /// The earliest RRSIG expiration of `current` (Unix seconds), kept beside it so that the
+    /// schedule does not walk the zone; None without signatures.
+    expiry: Option<u64>,
+    /// The keys of the last signing and what they were made for (the key plan and the
+    /// configuration they were loaded under): the next signing under the same plan reuses them
+    /// instead of reading every key from its keystore again.
+    active_keys: Option<ActiveCache>,
+}
+
+/// Keys loaded for a key plan under one configuration.
+#[derive(Clone)]
+struct ActiveCache {
+    plan: kasp::KeyPlan,
+    cfg: usize,
+    keys: Vec<signer::ActiveKey>,
 }
 
 /// The tags of the keys whose DS the parent should hold now ([`kasp::KeyPlan::want_ds`]); for
@@ -308,9 +323,12 @@ fn manage_keys(
     peers: Option<&multisigner::PeerHold>,
 ) -> Result<(ZoneKeyState, StepOutcome, Option<String>), String> {
     let zone = zcfg.name.as_str();
-    let mut st = match state {
-        Some(s) => s,
-        None => keys::load_key_state(cfg, zcfg, policy, dir, now)?,
+    let (mut st, before) = match state {
+        Some(s) => {
+            let before = s.clone();
+            (s, Some(before))
+        }
+        None => (keys::load_key_state(cfg, zcfg, policy, dir, now)?, None),
     };
     let kerr = |e: kasp::KaspError| format!("zone {zone}: {e}");
     let note = match cmd {
@@ -349,7 +367,11 @@ fn manage_keys(
         keys::purge_state_key(cfg, zone, &st, *k)?;
         st.forget(*k).map_err(kerr)?;
     }
-    keys::save_key_state(dir, &st)?;
+    // an unchanged state is on disk already (it is saved whenever it changes): no fsync on the
+    // path of every signing
+    if before.as_ref() != Some(&st) {
+        keys::save_key_state(dir, &st)?;
+    }
     for c in &changes {
         tracing::info!(zone = %zone, "{c}");
     }
@@ -460,6 +482,8 @@ impl ZoneTask {
             overlay: Ok(Default::default()),
             update_rx: None,
             peers: Default::default(),
+            expiry: None,
+            active_keys: None,
         };
         Ok((t, status_rx))
     }
@@ -596,7 +620,8 @@ impl ZoneTask {
         match self.current.as_ref() {
             // nothing served yet but input at hand: sign now
             None => self.unsigned.as_ref().map(|_| now),
-            Some(s) => earliest_expiry(&s.zone, now)
+            Some(_) => self
+                .expiry
                 .map(|e| e.saturating_sub(self.policy().signatures_refresh)),
         }
     }
@@ -762,8 +787,8 @@ impl ZoneTask {
 
     /// Takes a new unsigned version; returns whether its content differs from what was signed.
     fn accept_unsigned(&mut self, unsigned: Zone) -> Result<bool, String> {
-        let digest = content_digest(&unsigned);
-        let changed = digest != self.state.unsigned_digest;
+        let changed =
+            self.primaries().is_some() || content_digest(&unsigned) != self.state.unsigned_digest;
         self.state.upstream_serial = unsigned.serial();
         self.unsigned = Some(unsigned);
         Ok(changed)
@@ -999,7 +1024,13 @@ impl ZoneTask {
         let Some(mut unsigned) = self.unsigned.clone() else {
             return Err("no unsigned version".into());
         };
-        let digest = content_digest(&unsigned);
+        // the digest tells a reloaded zone file from an unchanged one (load_file); a transferred
+        // version is new by its serial, and hashing a large zone costs more than signing a change
+        let digest = if self.primaries().is_none() {
+            content_digest(&unsigned)
+        } else {
+            String::new()
+        };
         lap.phase("clone_digest");
         let policy = self.policy().clone();
         let upstream = unsigned.serial().unwrap_or(0);
@@ -1011,6 +1042,8 @@ impl ZoneTask {
         let serial = next_serial(policy.serial, prev, upstream, now);
         unsigned.set_serial(serial);
         let cfg = self.cfg.clone();
+        let cfg_id = Arc::as_ptr(&self.cfg) as usize;
+        let cached_keys = self.active_keys.clone();
         let zcfg = self.zone.clone();
         let dir = self.dir.clone();
         let served_prev = self.current.clone();
@@ -1021,7 +1054,7 @@ impl ZoneTask {
         let peers = self.peer_hold(now).await;
         let zname2 = zname.clone();
         let result = tokio::task::spawn_blocking(
-            move || -> Result<(Zone, ZoneKeyState, StepOutcome), String> {
+            move || -> Result<(Zone, ZoneKeyState, StepOutcome, ActiveCache), String> {
                 let mut lap = Lap::new(&zname2);
                 let overlay = overlay?;
                 let (kst, out, _) =
@@ -1030,7 +1063,15 @@ impl ZoneTask {
                 let mut active = if plan.unsigned {
                     Vec::new()
                 } else {
-                    keys::plan_keys(&cfg, &zcfg.name, &kst, &plan)?
+                    match cached_keys {
+                        Some(c) if c.plan == plan && c.cfg == cfg_id => c.keys,
+                        _ => keys::plan_keys(&cfg, &zcfg.name, &kst, &plan)?,
+                    }
+                };
+                let loaded = ActiveCache {
+                    plan: plan.clone(),
+                    cfg: cfg_id,
+                    keys: active.clone(),
                 };
                 let salt_len = policy.nsec3.as_ref().map(|n| n.salt_length).unwrap_or(0);
                 let salt = keys::nsec3_salt(&dir, salt_len)?;
@@ -1099,14 +1140,15 @@ impl ZoneTask {
                 super::offline::write_zone_atomic(&dir.join("signed.zone"), &signed)
                     .map_err(|e| format!("{}: {e}", dir.display()))?;
                 lap.phase("snapshot");
-                Ok((signed, kst, out))
+                Ok((signed, kst, out, loaded))
             },
         )
         .await
         .map_err(|e| format!("signer task failed: {e}"))?;
-        let (signed, kst, out) = match result {
+        let (signed, kst, out, loaded) = match result {
             Ok(v) => v,
             Err(e) => {
+                self.active_keys = None;
                 tracing::error!(zone = %self.zone.name, error = %e, "signing failed; still serving the last good version");
                 // the key state on disk may be ahead of ours (keys generated): reread it
                 self.kstate = None;
@@ -1117,6 +1159,7 @@ impl ZoneTask {
         };
         self.sign_failed_at = None;
         self.sign_error = None;
+        self.active_keys = Some(loaded);
         self.kstate = Some(kst);
         self.key_waiting = out.waiting_for;
         self.key_event_at = peer_recheck(out.next_event, out.held, now);
@@ -1128,6 +1171,7 @@ impl ZoneTask {
         tracing::info!(zone = %self.zone.name, serial, records = signed.record_count(), "signed");
         if self.withdrawn {
             // keep the fresh version ready; it is served again when upstream answers
+            self.expiry = earliest_expiry(&signed, now);
             self.current = Some(Arc::new(self.served_from(signed)));
         } else {
             lap.at = std::time::Instant::now();
@@ -1293,6 +1337,7 @@ impl ZoneTask {
     /// Serves `signed` from now on (replacing the previous version whole) and, with
     /// `announce`, sends NOTIFY to the zone's `notify` targets.
     fn publish(&mut self, signed: Zone, announce: bool) {
+        self.expiry = earliest_expiry(&signed, self.clock.now());
         let served = Arc::new(self.served_from(signed));
         self.publisher.publish(served.clone());
         self.current = Some(served);
@@ -1352,10 +1397,7 @@ impl ZoneTask {
             },
             stale: self.stale,
             alarm: self.alarm(now),
-            earliest_signature_expiry: self
-                .current
-                .as_ref()
-                .and_then(|s| earliest_expiry(&s.zone, now)),
+            earliest_signature_expiry: self.current.as_ref().and(self.expiry),
             next_resign: self.resign_at(),
             keys: [self.key_status(), self.foreign_key_status()].concat(),
             events: self.schedule(),
