@@ -162,10 +162,35 @@ pub fn denial_ttl(zone: &Zone) -> u32 {
 /// Removes what a previous signer left (RRSIG, NSEC, NSEC3, NSEC3PARAM, and apex DNSKEY, which
 /// signet manages). Returns a description of what was stripped, for a log line.
 pub fn strip_dnssec(zone: &mut Zone) -> Vec<String> {
+    // find first, then change only those nodes: the zone's chunks may be shared with another
+    // version (copy-on-write), and a clean zone must not be copied
+    let dirty: Vec<Name> = zone
+        .nodes
+        .iter()
+        .filter(|(n, node)| needs_strip(&zone.origin, n, node))
+        .map(|(n, _)| n.clone())
+        .collect();
+    strip_dnssec_names(zone, &dirty)
+}
+
+/// [`strip_dnssec`] restricted to `names`: after an IXFR to a version that was already clean,
+/// only the names the differences touched can hold a previous signer's records.
+pub fn strip_dnssec_names<'a, I: IntoIterator<Item = &'a Name>>(
+    zone: &mut Zone,
+    names: I,
+) -> Vec<String> {
     let mut stripped = BTreeMap::<&'static str, usize>::new();
     let origin = zone.origin.clone();
-    let mut empty = Vec::new();
-    for (name, node) in zone.nodes.iter_mut() {
+    for name in names {
+        let Some(node) = zone.nodes.get(name) else {
+            continue;
+        };
+        if !needs_strip(&origin, name, node) {
+            continue;
+        }
+        let Some(node) = zone.nodes.get_mut(name) else {
+            continue;
+        };
         if !node.sigs.is_empty() {
             *stripped.entry("RRSIG").or_default() += node.sigs.len();
             node.sigs.clear();
@@ -185,16 +210,21 @@ pub fn strip_dnssec(zone: &mut Zone) -> Vec<String> {
             }
         }
         if node.is_empty() {
-            empty.push(name.clone());
+            zone.nodes.remove(name);
         }
-    }
-    for n in empty {
-        zone.nodes.remove(&n);
     }
     stripped
         .into_iter()
         .map(|(k, v)| format!("{v} {k}"))
         .collect()
+}
+
+fn needs_strip(origin: &Name, name: &Name, node: &Node) -> bool {
+    !node.sigs.is_empty()
+        || node.has(t::NSEC)
+        || node.has(t::NSEC3)
+        || node.has(t::NSEC3PARAM)
+        || (name == origin && node.has(t::DNSKEY))
 }
 
 /// A chunk of signing work's result: (chunk number, its signatures with their node indices).

@@ -340,10 +340,7 @@ impl Zone {
 
     /// Number of records, RRSIGs included.
     pub fn record_count(&self) -> usize {
-        self.nodes
-            .values()
-            .map(|n| n.rrsets.iter().map(|r| r.rdatas.len()).sum::<usize>() + n.sigs.len())
-            .sum()
+        self.nodes.record_count()
     }
 
     /// The zone cut at or above `name` (strictly below the apex), if `name` is at or below a

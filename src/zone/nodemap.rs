@@ -28,6 +28,7 @@
 use super::data::Node;
 use crate::dns::name::Name;
 use std::ops::{Bound, RangeBounds};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// Entries in a chunk right after a split or a bulk build: small enough that copying a shared
@@ -40,7 +41,75 @@ pub const CHUNK_MAX: usize = 2 * CHUNK_TARGET;
 /// [`CHUNK_TARGET`] + this), so that deletions do not leave thousands of tiny chunks.
 pub const CHUNK_MIN: usize = CHUNK_TARGET / 8;
 
-type Chunk = Vec<(Name, Node)>;
+type Entries = Vec<(Name, Node)>;
+
+/// A run of entries and the number of records they hold, counted on first demand and forgotten
+/// whenever the chunk is changed, so that [`NodeMap::record_count`] after a small change
+/// recounts only the chunks it touched.
+#[derive(Default)]
+struct Chunk {
+    e: Entries,
+    records: AtomicUsize,
+}
+
+/// `Chunk::records` when not counted yet.
+const UNCOUNTED: usize = usize::MAX;
+
+impl Chunk {
+    fn new(e: Entries) -> Chunk {
+        Chunk {
+            e,
+            records: AtomicUsize::new(UNCOUNTED),
+        }
+    }
+
+    fn records(&self) -> usize {
+        match self.records.load(Ordering::Relaxed) {
+            UNCOUNTED => {
+                let n = self
+                    .e
+                    .iter()
+                    .map(|(_, v)| {
+                        v.sigs.len() + v.rrsets.iter().map(|r| r.rdatas.len()).sum::<usize>()
+                    })
+                    .sum();
+                self.records.store(n, Ordering::Relaxed);
+                n
+            }
+            n => n,
+        }
+    }
+}
+
+impl Clone for Chunk {
+    fn clone(&self) -> Chunk {
+        Chunk {
+            e: self.e.clone(),
+            records: AtomicUsize::new(self.records.load(Ordering::Relaxed)),
+        }
+    }
+}
+
+impl std::ops::Deref for Chunk {
+    type Target = Entries;
+    fn deref(&self) -> &Entries {
+        &self.e
+    }
+}
+
+/// The entries of a chunk for changing: copied first when shared, count forgotten.
+fn edit(c: &mut Arc<Chunk>) -> &mut Entries {
+    let c = Arc::make_mut(c);
+    *c.records.get_mut() = UNCOUNTED;
+    &mut c.e
+}
+
+fn unwrap_chunk(c: Arc<Chunk>) -> Entries {
+    match Arc::try_unwrap(c) {
+        Ok(c) => c.e,
+        Err(shared) => shared.e.clone(),
+    }
+}
 
 /// An ordered map from owner name to node with copy-on-write chunks (see the module doc).
 #[derive(Clone, Default)]
@@ -76,11 +145,11 @@ impl NodeMap {
         let mut chunks = Vec::with_capacity(len.div_ceil(CHUNK_TARGET));
         let mut it = entries.into_iter();
         loop {
-            let c: Chunk = it.by_ref().take(CHUNK_TARGET).collect();
+            let c: Entries = it.by_ref().take(CHUNK_TARGET).collect();
             if c.is_empty() {
                 break;
             }
-            chunks.push(Arc::new(c));
+            chunks.push(Arc::new(Chunk::new(c)));
         }
         NodeMap { chunks, len }
     }
@@ -139,16 +208,13 @@ impl NodeMap {
 
     pub fn get_mut(&mut self, k: &Name) -> Option<&mut Node> {
         let (c, o) = self.locate(k).ok()?;
-        Some(&mut Arc::make_mut(&mut self.chunks[c])[o].1)
+        Some(&mut edit(&mut self.chunks[c])[o].1)
     }
 
     /// Inserts or replaces; returns the value that was there.
     pub fn insert(&mut self, k: Name, v: Node) -> Option<Node> {
         match self.locate(&k) {
-            Ok((c, o)) => Some(std::mem::replace(
-                &mut Arc::make_mut(&mut self.chunks[c])[o].1,
-                v,
-            )),
+            Ok((c, o)) => Some(std::mem::replace(&mut edit(&mut self.chunks[c])[o].1, v)),
             Err((c, o)) => {
                 self.insert_at(c, o, k, v);
                 None
@@ -160,7 +226,7 @@ impl NodeMap {
     fn insert_at(&mut self, c: usize, o: usize, k: Name, v: Node) -> Pos {
         self.len += 1;
         if self.chunks.is_empty() {
-            self.chunks.push(Arc::new(vec![(k, v)]));
+            self.chunks.push(Arc::new(Chunk::new(vec![(k, v)])));
             return (0, 0);
         }
         // past the last key: append to the last chunk
@@ -170,12 +236,12 @@ impl NodeMap {
         } else {
             (c, o)
         };
-        let chunk = Arc::make_mut(&mut self.chunks[c]);
+        let chunk = edit(&mut self.chunks[c]);
         chunk.insert(o, (k, v));
         if chunk.len() > CHUNK_MAX {
             let tail = chunk.split_off(chunk.len() / 2);
             let head_len = chunk.len();
-            self.chunks.insert(c + 1, Arc::new(tail));
+            self.chunks.insert(c + 1, Arc::new(Chunk::new(tail)));
             if o >= head_len {
                 return (c + 1, o - head_len);
             }
@@ -190,7 +256,7 @@ impl NodeMap {
     pub fn remove_entry(&mut self, k: &Name) -> Option<(Name, Node)> {
         let (c, o) = self.locate(k).ok()?;
         self.len -= 1;
-        let chunk = Arc::make_mut(&mut self.chunks[c]);
+        let chunk = edit(&mut self.chunks[c]);
         let out = chunk.remove(o);
         let n = chunk.len();
         if n == 0 {
@@ -208,8 +274,8 @@ impl NodeMap {
             if let Some(a) = pair {
                 if self.chunks[a].len() + self.chunks[a + 1].len() <= CHUNK_TARGET + CHUNK_MIN {
                     let b = self.chunks.remove(a + 1);
-                    let b = Arc::try_unwrap(b).unwrap_or_else(|shared| (*shared).clone());
-                    Arc::make_mut(&mut self.chunks[a]).extend(b);
+                    let b = unwrap_chunk(b);
+                    edit(&mut self.chunks[a]).extend(b);
                 }
             }
         }
@@ -276,7 +342,7 @@ impl NodeMap {
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (&Name, &mut Node)> + '_ {
         self.chunks
             .iter_mut()
-            .flat_map(|c| Arc::make_mut(c).iter_mut().map(|(k, v)| (&*k, v)))
+            .flat_map(|c| edit(c).iter_mut().map(|(k, v)| (&*k, v)))
     }
 
     pub fn values_mut(&mut self) -> impl Iterator<Item = &mut Node> + '_ {
@@ -290,6 +356,39 @@ impl NodeMap {
             .filter_map(|(k, mut v)| f(&k, &mut v).then_some((k, v)))
             .collect();
         *self = NodeMap::from_sorted(entries);
+    }
+
+    /// The number of records (RRs of every RRset, and RRSIGs): counted per chunk and kept until
+    /// the chunk changes, so a count after a small change costs what the change touched.
+    pub fn record_count(&self) -> usize {
+        self.chunks.iter().map(|c| c.records()).sum()
+    }
+
+    /// The names that may differ between `self` and `other`: every name of a chunk that the two
+    /// do not share (a superset of the names whose nodes differ, in order, without repeats).
+    /// Between two versions where one was made from a clone of the other this costs the number
+    /// of chunks plus the size of the chunks that changed — the way to diff two versions of a
+    /// large zone without walking it.
+    pub fn unshared_names(&self, other: &NodeMap) -> Vec<Name> {
+        let mine: std::collections::HashSet<*const Chunk> =
+            self.chunks.iter().map(Arc::as_ptr).collect();
+        let theirs: std::collections::HashSet<*const Chunk> =
+            other.chunks.iter().map(Arc::as_ptr).collect();
+        let mut out: Vec<Name> = self
+            .chunks
+            .iter()
+            .filter(|c| !theirs.contains(&Arc::as_ptr(c)))
+            .chain(
+                other
+                    .chunks
+                    .iter()
+                    .filter(|c| !mine.contains(&Arc::as_ptr(c))),
+            )
+            .flat_map(|c| c.iter().map(|(n, _)| n.clone()))
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
     }
 
     /// How many chunks this map shares with `other` (for tests and memory reports).
@@ -316,6 +415,11 @@ impl NodeMap {
             }
         }
         assert_eq!(n, self.len);
+        let slow: usize = self
+            .iter()
+            .map(|(_, v)| v.sigs.len() + v.rrsets.iter().map(|r| r.rdatas.len()).sum::<usize>())
+            .sum();
+        assert_eq!(self.record_count(), slow);
     }
 }
 
@@ -331,7 +435,7 @@ impl<'a> Entry<'a> {
             Ok(p) => p,
             Err((c, o)) => self.map.insert_at(c, o, self.key, f()),
         };
-        &mut Arc::make_mut(&mut self.map.chunks[c])[o].1
+        &mut edit(&mut self.map.chunks[c])[o].1
     }
 
     pub fn or_default(self) -> &'a mut Node {
@@ -423,12 +527,12 @@ impl<'a> IntoIterator for &'a NodeMap {
 
 impl IntoIterator for NodeMap {
     type Item = (Name, Node);
-    type IntoIter = std::iter::Flatten<std::vec::IntoIter<Chunk>>;
+    type IntoIter = std::iter::Flatten<std::vec::IntoIter<Entries>>;
     fn into_iter(self) -> Self::IntoIter {
         self.chunks
             .into_iter()
-            .map(|c| Arc::try_unwrap(c).unwrap_or_else(|shared| (*shared).clone()))
-            .collect::<Vec<Chunk>>()
+            .map(unwrap_chunk)
+            .collect::<Vec<Entries>>()
             .into_iter()
             .flatten()
     }
@@ -621,6 +725,43 @@ mod tests {
         assert_eq!(c.shared_chunks(&m), m.chunks.len() - 1);
         assert_ne!(c, m);
         assert_eq!(m.get(&name(5)), Some(&node(5)));
+    }
+
+    /// unshared_names covers every difference, and is small for a small change.
+    #[test]
+    fn unshared_names_cover_the_differences() {
+        let mut rng = Rng(99);
+        let base: NodeMap = (0..20_000).map(|i| (name(i), node(i))).collect();
+        for round in 0..50 {
+            let mut m = base.clone();
+            for _ in 0..(round % 7) {
+                let i = rng.next() % 25_000;
+                match rng.next() % 3 {
+                    0 => {
+                        m.insert(name(i), node(i + 1));
+                    }
+                    1 => {
+                        m.remove(&name(i));
+                    }
+                    _ => {
+                        if let Some(v) = m.get_mut(&name(i)) {
+                            v.rrsets.clear();
+                        }
+                    }
+                }
+            }
+            let names = m.unshared_names(&base);
+            let all: std::collections::BTreeSet<&Name> = m.keys().chain(base.keys()).collect();
+            for n in all {
+                if m.get(n) != base.get(n) {
+                    assert!(
+                        names.binary_search(n).is_ok(),
+                        "{n} differs but is not listed"
+                    );
+                }
+            }
+            assert!(names.len() <= 2 * (round % 7) * CHUNK_MAX);
+        }
     }
 
     #[test]
