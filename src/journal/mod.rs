@@ -93,11 +93,21 @@
 //!   written first, so a crash between the two leaves the journal ahead) or, when the journal
 //!   does not connect to the snapshot, resets it to the snapshot's serial.
 //!
-//! ## Bounds ([`JournalLimits`])
+//! ## Bounds ([`JournalLimits`]) and the snapshot pin
 //!
 //! At most [`MAX_ENTRIES`] entries and [`MAX_BYTES`] octets of file. When an append goes over,
 //! the oldest entries are dropped down to [`COMPACT_TO_PERCENT`] of both limits (so that the
-//! rewrite is not repeated at every following append) by rewriting the file. A single changeset
+//! rewrite is not repeated at every following append) by rewriting the file — but never a
+//! changeset newer than the snapshot on disk: the zone task writes `signed.zone` in the
+//! background, seldom (`zone::persist`), and a restart rolls that snapshot forward with the
+//! journal. [`Journal::set_keep_from`] pins the snapshot's serial ([`Journal::recover`] and
+//! [`Journal::reset`] set it); while the pin holds the journal above its bounds it grows, and
+//! [`Journal::over_limits`] tells the zone task to write a newer snapshot and move the pin.
+//! [`Journal::open`] does not compact (the pin is not known yet); the next append does.
+//!
+//! The same code keeps a second journal per zone, [`UNSIGNED_JOURNAL_FILE`]
+//! ([`Journal::open_file`]): the upstream diffs of the unsigned copy, rolled forward onto
+//! `unsigned.zone` at restart. A single changeset
 //! larger than `max_bytes` (a full re-sign of a big zone) leaves an empty history at its serial:
 //! secondaries then get AXFR, which is smaller than such an IXFR anyway.
 //!
@@ -117,6 +127,7 @@ mod file;
 
 pub use file::{
     Journal, JournalError, JournalLimits, COMPACT_TO_PERCENT, JOURNAL_FILE, MAX_BYTES, MAX_ENTRIES,
+    UNSIGNED_JOURNAL_FILE,
 };
 
 use crate::dns::name::Name;
