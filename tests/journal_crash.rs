@@ -8,8 +8,8 @@
 //! ends, as the zone task does after a restart.
 //!
 //! The second test does the same with a snapshot beside the journal, as the zone task keeps
-//! them (`zone::persist`): the child "writes a snapshot" (the serial of a version, temp + fsync
-//! + rename) every SNAP_EVERY appends and then moves the journal's pin there, so that the pin
+//! them (`zone::persist`): the child "writes a snapshot" (the serial of a version, with temp file,
+//! fsync and rename) every SNAP_EVERY appends and then moves the journal's pin there, so that the pin
 //! holds the journal above its bounds in between; after each kill the snapshot rolled forward
 //! with the journal must give every acknowledged version.
 //!
@@ -267,7 +267,7 @@ fn child_writer_with_snapshots() {
         serial += 1;
         println!("ACK {serial}");
         cur = next;
-        if serial % SNAP_EVERY == 0 {
+        if serial.is_multiple_of(SNAP_EVERY) {
             write_snapshot(dir, serial);
             j.set_keep_from(Some(serial));
         }

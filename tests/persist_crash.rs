@@ -32,7 +32,7 @@ fn zone_text(serial: u32) -> String {
         };
         s.push_str(&format!("h{i} A 198.51.100.{last}\n"));
     }
-    if serial % 3 == 0 {
+    if serial.is_multiple_of(3) {
         s.push_str(&format!("x{serial} TXT \"only in {serial}\"\n"));
     }
     s

@@ -5,7 +5,7 @@
 //!  zone task: signed version N ──┐
 //!             signed version N+1 ┴─ diff() ─▶ Changeset N→N+1 ─▶ Journal::append (write + fsync)
 //!                                                                     │ only then:
-//!             snapshot (signed.zone, temp + fsync + rename) ◀─────────┤
+//!             (later, in the background) snapshot signed.zone ◀───────┤
 //!             Served::new(N+1).with_history(journal.history()) ─▶ publish ─▶ NOTIFY
 //!  restart:   snapshot ─▶ Journal::recover ─▶ the last journaled version, and its history
 //!  secondary: IXFR (serial S) ─▶ publisher::xfr ─▶ History::chain(S, N+1) ─▶ condense ─▶ IXFR
@@ -21,12 +21,15 @@
 //!             let cs = journal::diff_names(&old, &new, touched_owners);  // or diff(&old, &new)
 //!             journal.append(&cs)?;      // fsynced when it returns; on Err do NOT publish:
 //!                                        // keep serving `old`, raise the alarm, retry later
-//!             write signed.zone (temp + fsync + rename);
+//!             (signed.zone is written later, in the background: zone::persist; once it is
+//!              renamed into place, journal.set_keep_from(its serial))
 //!             publisher.publish(Arc::new(Served::new(new, acl).with_history(journal.history())));
 //!             notify the secondaries
 //!  no old version to diff from (the first version ever, or a version that does not follow
 //!  the journal, e.g. an older snapshot restored by hand):
+//!             write signed.zone first, then
 //!             journal.reset(new_serial)?  // an empty history: IXFR from older serials gets AXFR
+//!                                         // (pinned at new_serial: the snapshot's)
 //! ```
 //!
 //! A full re-sign is an ordinary changeset (large: every RRSIG): append it like any other; if

@@ -268,11 +268,14 @@ impl Snapshot {
     }
 }
 
+/// A snapshot file's lock, holding the serial last written to it.
+type FileLock = Arc<Mutex<Option<u32>>>;
+
 /// The serial last written to each snapshot file by this process, under the file's lock: the
 /// jobs of one task never overlap, but a zone task replaced on a configuration reload may leave
 /// one running beside its successor's writes.
-fn file_lock(path: &Path) -> Arc<Mutex<Option<u32>>> {
-    static LOCKS: Mutex<Vec<(PathBuf, Arc<Mutex<Option<u32>>>)>> = Mutex::new(Vec::new());
+fn file_lock(path: &Path) -> FileLock {
+    static LOCKS: Mutex<Vec<(PathBuf, FileLock)>> = Mutex::new(Vec::new());
     let mut locks = LOCKS.lock().unwrap_or_else(|p| p.into_inner());
     if let Some((_, l)) = locks.iter().find(|(p, _)| p == path) {
         return l.clone();

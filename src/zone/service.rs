@@ -11,7 +11,8 @@
 //!   │        sign (blocking pool) ─▶ verify every signature ──fail──▶ alarm, keep last good
 //!   │          │ ok
 //!   │          ▼
-//!   │        persist signed copy (temp + fsync + rename) ─▶ publish (Arc swap) ─▶ NOTIFY
+//!   │        journal the diff (append + fsync) ─▶ publish (Arc swap) ─▶ NOTIFY
+//!   │          (snapshots: in the background, see [`persist`])
 //!   │          │
 //!   └── NOTIFY / file changed / operator / schedule: refresh at REFRESH (RETRY after a
 //!       failure), re-sign at earliest RRSIG expiry − signatures-refresh, EXPIRE → stale
