@@ -157,8 +157,13 @@ impl Snapshot {
             || now >= t.saturating_add(SNAPSHOT_AFTER_SECS)
     }
 
-    /// When the age rule makes a snapshot due (for the zone task's schedule).
+    /// When the age rule makes a snapshot due (for the zone task's schedule). `None` while a
+    /// job runs: its end is noticed at the next wakeup (a schedule entry in the past would have
+    /// a simulated clock spin until the thread is done).
     pub fn next_due(&self) -> Option<u64> {
+        if self.job.is_some() {
+            return None;
+        }
         let t = self.behind_since?.saturating_add(SNAPSHOT_AFTER_SECS);
         Some(match self.retry_at {
             Some(r) => t.max(r),
@@ -602,5 +607,151 @@ impl ZoneTask {
     /// journal holds the rest).
     pub fn signed_snapshot_serial(&self) -> Option<u32> {
         lock_snapshot(&self.persist.signed).written()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dns::rtype::t;
+    use crate::zone::data::RRset;
+
+    fn zone(serial: u32) -> Zone {
+        let origin = Name::parse("example.", None).unwrap_or_else(|e| panic!("{e}"));
+        let mut z = Zone::new(origin.clone());
+        let mut soa = Name::parse("ns.example.", None)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .as_wire()
+            .to_vec();
+        soa.extend_from_slice(origin.as_wire());
+        for v in [serial, 3600, 600, 86400, 300] {
+            soa.extend_from_slice(&v.to_be_bytes());
+        }
+        let ns = Name::parse("ns.example.", None)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .as_wire()
+            .to_vec();
+        let apex = z.nodes.entry(origin).or_default();
+        apex.put(RRset {
+            rtype: t::SOA,
+            ttl: 300,
+            rdatas: vec![soa],
+        });
+        apex.put(RRset {
+            rtype: t::NS,
+            ttl: 300,
+            rdatas: vec![ns],
+        });
+        z
+    }
+
+    fn tmpdir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("signet-persist-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap_or_else(|e| panic!("{e}"));
+        d
+    }
+
+    fn serial_in(path: &Path) -> Option<u32> {
+        let origin = Name::parse("example.", None).ok()?;
+        zonefile::load_zone(path, &origin)
+            .ok()
+            .and_then(|(z, _)| z.serial())
+    }
+
+    #[test]
+    fn thresholds() {
+        let d = tmpdir("due");
+        let mut s = Snapshot::new(&d, SIGNED_SNAPSHOT, "example.");
+        s.restored(Some(1), Some(1), 1000);
+        assert!(!s.behind());
+        assert!(!s.due((100, 1 << 30), true, 5000), "nothing behind");
+        assert_eq!(s.next_due(), None);
+        s.changed(1000);
+        s.changed(1100); // the oldest change counts
+        assert_eq!(s.next_due(), Some(1000 + SNAPSHOT_AFTER_SECS));
+        assert!(!s.due((SNAPSHOT_AFTER_ENTRIES, 0), false, 1001));
+        assert!(s.due((SNAPSHOT_AFTER_ENTRIES + 1, 0), false, 1001));
+        assert!(s.due((1, SNAPSHOT_AFTER_BYTES + 1), false, 1001));
+        assert!(s.due((1, 0), true, 1001), "journal over its bound");
+        assert!(!s.due((1, 0), false, 1000 + SNAPSHOT_AFTER_SECS - 1));
+        assert!(s.due((1, 0), false, 1000 + SNAPSHOT_AFTER_SECS));
+        // restored behind the journal: due by age from the start
+        let mut s = Snapshot::new(&d, SIGNED_SNAPSHOT, "example.");
+        s.restored(Some(1), Some(7), 2000);
+        assert!(s.behind());
+        assert_eq!(s.next_due(), Some(2000 + SNAPSHOT_AFTER_SECS));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn background_then_synchronous_writes_keep_their_order() {
+        let d = tmpdir("order");
+        let mut s = Snapshot::new(&d, SIGNED_SNAPSHOT, "example.");
+        s.changed(10);
+        s.start(zone(5));
+        assert!(s.behind(), "a job is running");
+        assert_eq!(s.next_due(), None, "no schedule entry while a job runs");
+        // a synchronous write waits for the job first: the file ends with the newer version
+        assert_eq!(s.write_now(&zone(6), 11), Ok(6));
+        assert_eq!(serial_in(s.path()), Some(6));
+        assert_eq!(s.written(), Some(6));
+        assert!(!s.behind());
+        // a background write of an older version than this process last wrote is skipped
+        s.changed(12);
+        s.start(zone(4));
+        assert_eq!(s.join(13), None);
+        assert_eq!(serial_in(s.path()), Some(6));
+        // ... a newer one is written and reported for the pin
+        s.changed(14);
+        s.start(zone(9));
+        assert_eq!(s.join(15), Some(9));
+        assert_eq!(serial_in(s.path()), Some(9));
+        // no temporary file is left behind
+        let left: Vec<String> = std::fs::read_dir(&d)
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.contains("tmp"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert!(left.is_empty(), "{left:?}");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_failed_background_write_is_retried_later() {
+        let d = tmpdir("fail");
+        // the snapshot path is a directory: rename fails
+        std::fs::create_dir_all(d.join(SIGNED_SNAPSHOT).join("x"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut s = Snapshot::new(&d, SIGNED_SNAPSHOT, "example.");
+        s.changed(100);
+        s.start(zone(3));
+        assert_eq!(s.join(200), None);
+        assert!(s.behind(), "still behind after the failure");
+        assert!(!s.due((1000, 0), true, 200), "not before the retry pause");
+        assert!(s.due((1000, 0), true, 200 + SNAPSHOT_RETRY_SECS));
+        assert_eq!(s.next_due(), Some(100 + SNAPSHOT_AFTER_SECS));
+        assert!(s.write_now(&zone(3), 300).is_err());
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn stale_temp_files_of_other_processes_are_removed() {
+        let d = tmpdir("stale");
+        let other = d.join(".signed.zone.999999999.3.tmp");
+        let old_style = d.join(".signed.zone.tmp999999999");
+        let mine = d.join(format!(".signed.zone.{}.7.tmp", std::process::id()));
+        let unrelated = d.join(".ixfr.journal.1.2.tmp");
+        for p in [&other, &old_style, &mine, &unrelated] {
+            std::fs::write(p, b"x").unwrap_or_else(|e| panic!("{e}"));
+        }
+        Snapshot::new(&d, SIGNED_SNAPSHOT, "example.").remove_stale_temp_files();
+        assert!(!other.exists() && !old_style.exists());
+        assert!(mine.exists(), "a job of this process may be writing it");
+        assert!(unrelated.exists());
+        let _ = std::fs::remove_dir_all(&d);
     }
 }
