@@ -242,8 +242,10 @@ impl Snapshot {
     /// Writes `zone` now, after the running job (so that nothing older lands after it).
     pub fn write_now(&mut self, zone: &Zone, now: u64) -> Result<u32, String> {
         self.join(now);
+        let t = std::time::Instant::now();
         let serial = write_snapshot(&self.path, zone, true)?
             .ok_or_else(|| "the zone has no SOA serial".to_string())?;
+        tracing::debug!(zone = %self.zone, path = %self.path.display(), serial, ms = t.elapsed().as_millis() as u64, "snapshot written synchronously");
         self.written = Some(serial);
         self.behind_since = None;
         self.retry_at = None;
@@ -458,9 +460,13 @@ impl ZoneTask {
             self.persist.unsigned_journal.as_mut(),
         ) {
             if old.serial().is_some() && j.last_serial() == old.serial() {
+                let at = std::time::Instant::now();
                 let cs = journal::diff_names(old, new, t);
                 match j.append(&cs) {
                     Ok(()) => {
+                        tracing::debug!(zone = %self.zone.name, records = cs.record_count(),
+                            ms = format_args!("{:.1}", at.elapsed().as_secs_f64() * 1000.0),
+                            "unsigned diff journaled");
                         self.persist.unsigned.changed(now);
                         return merged;
                     }
