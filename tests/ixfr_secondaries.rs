@@ -159,6 +159,9 @@ fn run_rounds(label: &str, denial: Denial, rounds: u32) {
         journal
             .append(&cs)
             .unwrap_or_else(|e| panic!("append: {e}"));
+        // this test keeps its "snapshot" (`current`) at every version: move the journal's pin
+        // there, so that compaction may drop everything older
+        journal.set_keep_from(Some(cs.to));
         current = next;
         p.publish(Arc::new(
             Served::new(current.clone(), acl.clone()).with_history(journal.history()),

@@ -14,6 +14,10 @@ use std::sync::Arc;
 /// The journal's file name inside the zone's state directory.
 pub const JOURNAL_FILE: &str = "ixfr.journal";
 
+/// The file name of the second journal, of the unsigned copy (upstream's versions after
+/// stripping), beside `unsigned.zone` ([`Journal::open_file`]).
+pub const UNSIGNED_JOURNAL_FILE: &str = "unsigned.journal";
+
 /// Default size bound: 100 MiB, Knot's `journal-max-usage` default. Enough for thousands of
 /// small changes or the signature refresh batches of a large zone, while a runaway (a zone
 /// that changes completely at every refresh) cannot fill the disk of the state directory.
@@ -123,6 +127,8 @@ struct Entry {
 pub struct Journal {
     dir: PathBuf,
     path: PathBuf,
+    /// The file name inside `dir` (temporary files of rewrites are named after it).
+    file_name: String,
     origin: Name,
     limits: JournalLimits,
     /// The serial before the first entry (the current one when there is none); `None` for a
@@ -131,24 +137,45 @@ pub struct Journal {
     entries: Vec<Entry>,
     /// Length of the file as written (0: no file, or it must be rewritten before appending).
     file_len: u64,
+    /// The pin ([`Journal::set_keep_from`]): the serial of the snapshot on disk. Compaction
+    /// never drops a changeset that leads away from it, since a restart rolls that snapshot
+    /// forward with them.
+    keep_from: Option<u32>,
 }
 
 impl Journal {
-    /// Opens (or prepares, without creating anything yet) the journal of `origin` in `dir`.
-    /// Damaged contents are repaired with a warning (module documentation, "Crash safety");
-    /// only I/O failures are errors.
+    /// Opens (or prepares, without creating anything yet) the journal of `origin` in `dir`
+    /// (`DIR/`[`JOURNAL_FILE`]). Damaged contents are repaired with a warning (module
+    /// documentation, "Crash safety"); only I/O failures are errors.
+    ///
+    /// A journal found over its bounds is not compacted here: the pin of the snapshot on disk
+    /// ([`Journal::set_keep_from`], set by [`Journal::recover`]) is not known yet, and the
+    /// changesets after it must stay. The first append after it compacts.
     pub fn open(dir: &Path, origin: &Name, limits: JournalLimits) -> Result<Journal, JournalError> {
-        let path = dir.join(JOURNAL_FILE);
+        Journal::open_file(dir, JOURNAL_FILE, origin, limits)
+    }
+
+    /// [`Journal::open`] of the file `file_name` in `dir`: the zone task keeps a second
+    /// journal, [`UNSIGNED_JOURNAL_FILE`], for its unsigned copy.
+    pub fn open_file(
+        dir: &Path,
+        file_name: &str,
+        origin: &Name,
+        limits: JournalLimits,
+    ) -> Result<Journal, JournalError> {
+        let path = dir.join(file_name);
         let mut j = Journal {
             dir: dir.to_path_buf(),
             path: path.clone(),
+            file_name: file_name.to_string(),
             origin: origin.to_lowercase(),
             limits,
             base: None,
             entries: Vec::new(),
             file_len: 0,
+            keep_from: None,
         };
-        remove_stale_temp_files(dir);
+        remove_stale_temp_files(dir, file_name);
         let data = match fs::read(&path) {
             Ok(d) => d,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(j),
@@ -235,10 +262,12 @@ impl Journal {
         }
         j.entries = entries;
         if dropped > 0 {
-            // rewrite with the kept entries (and within the bounds); if that fails, the next
-            // append rewrites (file_len 0)
+            // rewrite with the kept entries; if that fails, the next append rewrites (file_len 0)
             j.file_len = 0;
-            j.compact_or_warn();
+            if let Err(e) = j.rewrite() {
+                tracing::warn!(zone = %origin, error = %e,
+                    "journal: rewriting the repaired journal failed; the next append rewrites it");
+            }
         } else {
             if torn {
                 tracing::warn!(zone = %origin, path = %path.display(), offset = valid_end,
@@ -252,9 +281,6 @@ impl Journal {
                 f.sync_all().map_err(|e| io_err("fsync", &path, e))?;
             }
             j.file_len = valid_end;
-            if j.over_limits() {
-                j.compact_or_warn();
-            }
         }
         Ok(j)
     }
@@ -272,6 +298,42 @@ impl Journal {
     /// The oldest serial an IXFR can start from.
     pub fn first_serial(&self) -> Option<u32> {
         self.entries.first().map(|e| e.cs.from)
+    }
+
+    /// Pins the journal to the snapshot on disk: compaction never drops a changeset from
+    /// `serial` on (they are what a restart applies to that snapshot), even when that holds
+    /// the journal above its bounds ([`Journal::over_limits`] then says so: write a newer
+    /// snapshot and move the pin). `None` removes the pin (every changeset may be dropped).
+    /// [`Journal::recover`] and [`Journal::reset`] set it to the snapshot's serial.
+    pub fn set_keep_from(&mut self, serial: Option<u32>) {
+        self.keep_from = serial;
+    }
+
+    /// The pin (see [`Journal::set_keep_from`]).
+    pub fn keep_from(&self) -> Option<u32> {
+        self.keep_from
+    }
+
+    /// The changesets after the pin (all of them without one) and their octets on disk: what
+    /// a restart would have to apply to the snapshot.
+    pub fn since_keep(&self) -> (usize, u64) {
+        let start = match self.keep_from {
+            None => 0,
+            Some(k) if self.last_serial() == Some(k) => self.entries.len(),
+            Some(k) => self
+                .entries
+                .iter()
+                .rposition(|e| e.cs.from == k)
+                .unwrap_or(0),
+        };
+        let rest = &self.entries[start..];
+        (rest.len(), rest.iter().map(|e| e.size).sum())
+    }
+
+    /// Whether the journal is above one of its bounds (only possible while the pin holds
+    /// changesets that compaction would otherwise drop, or after a failed compaction).
+    pub fn over_limits(&self) -> bool {
+        self.entries.len() > self.limits.max_entries || self.file_len > self.limits.max_bytes
     }
 
     /// Number of changesets.
@@ -371,6 +433,7 @@ impl Journal {
             self.entries = old.1;
             return Err(e);
         }
+        self.keep_from = Some(serial);
         tracing::info!(zone = %self.origin, serial, "journal reset: IXFR history starts here");
         Ok(())
     }
@@ -385,6 +448,7 @@ impl Journal {
             return Ok(snapshot);
         };
         if self.last_serial() == Some(serial) {
+            self.keep_from = Some(serial);
             return Ok(snapshot);
         }
         if let Some(chain) = self.since(serial) {
@@ -394,6 +458,7 @@ impl Journal {
                 Ok(()) => {
                     tracing::info!(zone = %self.origin, snapshot = serial, serial = ?z.serial(), changesets = chain.len(),
                         "journal: applied the changesets newer than the snapshot");
+                    self.keep_from = Some(serial);
                     return Ok(z);
                 }
                 Err(e) => tracing::warn!(zone = %self.origin, error = %e,
@@ -443,24 +508,41 @@ impl Journal {
         Some(((flags & 1 == 1).then_some(base), end + CHECK_LEN))
     }
 
-    fn over_limits(&self) -> bool {
-        self.entries.len() > self.limits.max_entries || self.file_len > self.limits.max_bytes
+    /// How many of the oldest entries compaction may drop: those before the pin's changeset
+    /// (all with no pin or a pin at the last serial; none when the pin is not found, which
+    /// cannot happen while the snapshot and the journal agree: keeping everything is safe).
+    fn droppable(&self) -> usize {
+        match self.keep_from {
+            None => self.entries.len(),
+            Some(k) if self.last_serial() == Some(k) => self.entries.len(),
+            Some(k) => self
+                .entries
+                .iter()
+                .rposition(|e| e.cs.from == k)
+                .unwrap_or(0),
+        }
     }
 
-    /// Drops the oldest entries to [`COMPACT_TO_PERCENT`] of the bounds and rewrites the file.
-    /// A failure is logged, not returned: the entries are already durable, the file is only
-    /// bigger than wished, and the next append tries again.
+    /// Drops the oldest entries to [`COMPACT_TO_PERCENT`] of the bounds (never past the pin)
+    /// and rewrites the file. A failure is logged, not returned: the entries are already
+    /// durable, the file is only bigger than wished, and the next append tries again.
     fn compact_or_warn(&mut self) {
         let max_entries = (self.limits.max_entries as u64 * COMPACT_TO_PERCENT / 100) as usize;
         let max_bytes = self.limits.max_bytes.saturating_mul(COMPACT_TO_PERCENT) / 100;
         let header = self.header().len() as u64;
         let mut bytes: u64 = header + self.entries.iter().map(|e| e.size).sum::<u64>();
         let mut drop_n = 0;
-        while drop_n < self.entries.len()
-            && (self.entries.len() - drop_n > max_entries || bytes > max_bytes)
+        let droppable = self.droppable();
+        while drop_n < droppable && (self.entries.len() - drop_n > max_entries || bytes > max_bytes)
         {
             bytes -= self.entries[drop_n].size;
             drop_n += 1;
+        }
+        if drop_n == 0 {
+            // the pin holds every entry: rewriting would only cost time at every append
+            tracing::debug!(zone = %self.origin, entries = self.entries.len(), bytes = self.file_len,
+                keep_from = ?self.keep_from, "journal over its bound, held by the snapshot pin");
+            return;
         }
         let before = self.entries.len();
         let removed: Vec<Entry> = self.entries.drain(..drop_n).collect();
@@ -504,9 +586,11 @@ impl Journal {
         fs::create_dir_all(&self.dir).map_err(|e| io_err("create directory", &self.dir, e))?;
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let tmp = self
-            .dir
-            .join(format!(".{JOURNAL_FILE}.{}.{n}.tmp", std::process::id()));
+        let tmp = self.dir.join(format!(
+            ".{}.{}.{n}.tmp",
+            self.file_name,
+            std::process::id()
+        ));
         let result = (|| {
             let mut f = OpenOptions::new()
                 .write(true)
@@ -549,11 +633,11 @@ impl Journal {
 
 /// Removes temporary files of rewrites that a crash interrupted (they were never renamed into
 /// place, so they hold nothing the journal needs).
-fn remove_stale_temp_files(dir: &Path) {
+fn remove_stale_temp_files(dir: &Path, file_name: &str) {
     let Ok(rd) = fs::read_dir(dir) else {
         return;
     };
-    let prefix = format!(".{JOURNAL_FILE}.");
+    let prefix = format!(".{file_name}.");
     for e in rd.flatten() {
         let n = e.file_name();
         let n = n.to_string_lossy();

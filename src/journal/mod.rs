@@ -5,7 +5,7 @@
 //!  zone task: signed version N ──┐
 //!             signed version N+1 ┴─ diff() ─▶ Changeset N→N+1 ─▶ Journal::append (write + fsync)
 //!                                                                     │ only then:
-//!             snapshot (signed.zone, temp + fsync + rename) ◀─────────┤
+//!             (later, in the background) snapshot signed.zone ◀───────┤
 //!             Served::new(N+1).with_history(journal.history()) ─▶ publish ─▶ NOTIFY
 //!  restart:   snapshot ─▶ Journal::recover ─▶ the last journaled version, and its history
 //!  secondary: IXFR (serial S) ─▶ publisher::xfr ─▶ History::chain(S, N+1) ─▶ condense ─▶ IXFR
@@ -21,12 +21,15 @@
 //!             let cs = journal::diff_names(&old, &new, touched_owners);  // or diff(&old, &new)
 //!             journal.append(&cs)?;      // fsynced when it returns; on Err do NOT publish:
 //!                                        // keep serving `old`, raise the alarm, retry later
-//!             write signed.zone (temp + fsync + rename);
+//!             (signed.zone is written later, in the background: zone::persist; once it is
+//!              renamed into place, journal.set_keep_from(its serial))
 //!             publisher.publish(Arc::new(Served::new(new, acl).with_history(journal.history())));
 //!             notify the secondaries
 //!  no old version to diff from (the first version ever, or a version that does not follow
 //!  the journal, e.g. an older snapshot restored by hand):
+//!             write signed.zone first, then
 //!             journal.reset(new_serial)?  // an empty history: IXFR from older serials gets AXFR
+//!                                         // (pinned at new_serial: the snapshot's)
 //! ```
 //!
 //! A full re-sign is an ordinary changeset (large: every RRSIG): append it like any other; if
@@ -93,11 +96,21 @@
 //!   written first, so a crash between the two leaves the journal ahead) or, when the journal
 //!   does not connect to the snapshot, resets it to the snapshot's serial.
 //!
-//! ## Bounds ([`JournalLimits`])
+//! ## Bounds ([`JournalLimits`]) and the snapshot pin
 //!
 //! At most [`MAX_ENTRIES`] entries and [`MAX_BYTES`] octets of file. When an append goes over,
 //! the oldest entries are dropped down to [`COMPACT_TO_PERCENT`] of both limits (so that the
-//! rewrite is not repeated at every following append) by rewriting the file. A single changeset
+//! rewrite is not repeated at every following append) by rewriting the file — but never a
+//! changeset newer than the snapshot on disk: the zone task writes `signed.zone` in the
+//! background, seldom (`zone::persist`), and a restart rolls that snapshot forward with the
+//! journal. [`Journal::set_keep_from`] pins the snapshot's serial ([`Journal::recover`] and
+//! [`Journal::reset`] set it); while the pin holds the journal above its bounds it grows, and
+//! [`Journal::over_limits`] tells the zone task to write a newer snapshot and move the pin.
+//! [`Journal::open`] does not compact (the pin is not known yet); the next append does.
+//!
+//! The same code keeps a second journal per zone, [`UNSIGNED_JOURNAL_FILE`]
+//! ([`Journal::open_file`]): the upstream diffs of the unsigned copy, rolled forward onto
+//! `unsigned.zone` at restart. A single changeset
 //! larger than `max_bytes` (a full re-sign of a big zone) leaves an empty history at its serial:
 //! secondaries then get AXFR, which is smaller than such an IXFR anyway.
 //!
@@ -117,6 +130,7 @@ mod file;
 
 pub use file::{
     Journal, JournalError, JournalLimits, COMPACT_TO_PERCENT, JOURNAL_FILE, MAX_BYTES, MAX_ENTRIES,
+    UNSIGNED_JOURNAL_FILE,
 };
 
 use crate::dns::name::Name;

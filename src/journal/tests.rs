@@ -703,3 +703,148 @@ fn a_journal_of_another_zone_is_not_used() {
     assert_eq!(j.len(), 0);
     assert_eq!(j.last_serial(), None);
 }
+
+#[test]
+fn the_pin_keeps_what_the_snapshot_needs() {
+    let tmp = Tmp::new("pin");
+    let (v, cs) = versions(8, 1, 31);
+    let limits = JournalLimits {
+        max_bytes: MAX_BYTES,
+        max_entries: 8,
+    };
+    let mut j = open(&tmp.0, limits);
+    // the snapshot on disk is version 1: nothing after it may go
+    let z = j.recover(v[0].clone()).expect("recover");
+    assert_eq!(z.serial(), Some(1));
+    assert_eq!(j.keep_from(), Some(1));
+    for c in &cs[..20] {
+        j.append(c).expect("append");
+    }
+    assert_eq!(j.len(), 20, "held above the bound of 8 by the pin");
+    assert!(j.over_limits());
+    assert_eq!(j.since_keep().0, 20);
+    assert_eq!(fs::metadata(j.path()).expect("file").len(), j.size());
+    // a crash now: the snapshot (version 1) and the journal still give the last version
+    drop(j);
+    let mut j = open(&tmp.0, limits);
+    assert_eq!(
+        j.len(),
+        20,
+        "open does not compact: the pin is not known yet"
+    );
+    let z = j.recover(v[0].clone()).expect("recover");
+    assert!(same_content(&z, &v[20]));
+    // a newer snapshot (version 15) moves the pin: the next append compacts, keeping 15→
+    j.set_keep_from(Some(15));
+    assert_eq!(j.since_keep().0, 6);
+    j.append(&cs[20]).expect("append");
+    assert!(j.len() <= 8, "compacted to {} entries", j.len());
+    assert!(!j.over_limits());
+    assert!(j.first_serial().is_some_and(|f| f <= 15));
+    let z = apply_chain(&v[14], &j.since(15).expect("15 still covered"));
+    assert!(same_content(&z, &v[21]));
+    // pinned at the last serial: everything may go
+    j.set_keep_from(Some(22));
+    assert_eq!(j.since_keep(), (0, 0));
+    // a pin the journal does not know keeps everything (safe) ...
+    j.set_keep_from(Some(9999));
+    let n = j.len();
+    for c in &cs[21..29] {
+        j.append(c).expect("append");
+    }
+    assert_eq!(j.len(), n + 8);
+    // ... and no pin is the old behaviour
+    j.set_keep_from(None);
+    j.append(&cs[29]).expect("append");
+    assert!(j.len() <= 8);
+    // reset pins at its serial
+    j.reset(500).expect("reset");
+    assert_eq!(j.keep_from(), Some(500));
+}
+
+#[test]
+fn a_huge_changeset_stays_while_pinned() {
+    let tmp = Tmp::new("pin-huge");
+    let (v, cs) = versions(9, 1, 3);
+    let limits = JournalLimits {
+        max_bytes: 100,
+        max_entries: MAX_ENTRIES,
+    };
+    let mut j = open(&tmp.0, limits);
+    j.recover(v[0].clone()).expect("recover");
+    j.append(&cs[0]).expect("append");
+    assert_eq!(j.len(), 1, "the snapshot needs it");
+    assert!(j.over_limits());
+    j.set_keep_from(Some(2));
+    j.append(&cs[1]).expect("append");
+    // once the snapshot moved, 1→2 may go; 2→3 is what the snapshot at 2 needs
+    assert_eq!(j.len(), 1);
+    assert_eq!((j.first_serial(), j.last_serial()), (Some(2), Some(3)));
+    j.set_keep_from(Some(3));
+    j.reset(3).expect("reset");
+    assert_eq!(j.len(), 0);
+}
+
+#[test]
+fn a_second_journal_file_beside_the_first() {
+    let tmp = Tmp::new("second");
+    let (v, cs) = versions(10, 1, 6);
+    let mut a = open(&tmp.0, JournalLimits::default());
+    let mut b = Journal::open_file(
+        &tmp.0,
+        UNSIGNED_JOURNAL_FILE,
+        &origin(),
+        JournalLimits::default(),
+    )
+    .expect("open");
+    assert_eq!(
+        b.path().file_name().and_then(|f| f.to_str()),
+        Some(UNSIGNED_JOURNAL_FILE)
+    );
+    for c in &cs[..3] {
+        a.append(c).expect("append");
+    }
+    b.recover(v[0].clone()).expect("recover");
+    for c in &cs {
+        b.append(c).expect("append");
+    }
+    drop((a, b));
+    let a = open(&tmp.0, JournalLimits::default());
+    assert_eq!(a.last_serial(), Some(4));
+    let mut b = Journal::open_file(
+        &tmp.0,
+        UNSIGNED_JOURNAL_FILE,
+        &origin(),
+        JournalLimits::default(),
+    )
+    .expect("open");
+    assert_eq!(b.last_serial(), Some(6));
+    let z = b.recover(v[2].clone()).expect("recover");
+    assert!(same_content(&z, &v[5]));
+    // a torn tail in one file does not touch the other
+    let path = b.path().to_path_buf();
+    drop(b);
+    let mut data = fs::read(&path).expect("read");
+    data.truncate(data.len() - 5);
+    fs::write(&path, data).expect("write");
+    let b = Journal::open_file(
+        &tmp.0,
+        UNSIGNED_JOURNAL_FILE,
+        &origin(),
+        JournalLimits::default(),
+    )
+    .expect("open");
+    assert_eq!(b.last_serial(), Some(5));
+    assert_eq!(
+        open(&tmp.0, JournalLimits::default()).last_serial(),
+        Some(4)
+    );
+}
+
+fn apply_chain(z: &Zone, chain: &[std::sync::Arc<Changeset>]) -> Zone {
+    let mut z = z.clone();
+    for cs in chain {
+        z = apply(&z, cs).unwrap_or_else(|e| panic!("apply: {e}"));
+    }
+    z
+}

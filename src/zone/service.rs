@@ -11,7 +11,8 @@
 //!   │        sign (blocking pool) ─▶ verify every signature ──fail──▶ alarm, keep last good
 //!   │          │ ok
 //!   │          ▼
-//!   │        persist signed copy (temp + fsync + rename) ─▶ publish (Arc swap) ─▶ NOTIFY
+//!   │        journal the diff (append + fsync) ─▶ publish (Arc swap) ─▶ NOTIFY
+//!   │          (snapshots: in the background, see [`persist`])
 //!   │          │
 //!   └── NOTIFY / file changed / operator / schedule: refresh at REFRESH (RETRY after a
 //!       failure), re-sign at earliest RRSIG expiry − signatures-refresh, EXPIRE → stale
@@ -65,6 +66,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 #[path = "multisigner.rs"]
 mod multisigner;
+
+#[path = "persist.rs"]
+pub mod persist;
 
 /// Zone file changes arrive as bursts of inotify events (an editor's write + rename gives
 /// several): wait this long after the last one before reloading.
@@ -285,6 +289,11 @@ pub struct ZoneTask {
     /// configuration they were loaded under): the next signing under the same plan reuses them
     /// instead of reading every key from its keystore again.
     active_keys: Option<ActiveCache>,
+    /// Background snapshots (signed.zone, unsigned.zone) and the unsigned journal.
+    persist: persist::Persist,
+    /// The owner names the upstream changes not signed yet touched (from the IXFR diffs):
+    /// `None` = unknown (after an AXFR or a file load: everything); empty after a signing.
+    upstream_touched: Option<std::collections::BTreeSet<Name>>,
 }
 
 /// Keys loaded for a key plan under one configuration.
@@ -468,6 +477,7 @@ impl ZoneTask {
         let origin =
             Name::parse(&zone.name, None).map_err(|e| format!("zone {}: {e}", zone.name))?;
         let dir = keys::zone_state_dir(&cfg, &zone.name);
+        let persist = persist::Persist::new(&dir, &zone.name);
         let (status_tx, status_rx) = watch::channel(ZoneStatus {
             zone: zone.name.clone(),
             ..Default::default()
@@ -503,6 +513,8 @@ impl ZoneTask {
             peers: Default::default(),
             expiry: None,
             active_keys: None,
+            persist,
+            upstream_touched: None,
         };
         Ok((t, status_rx))
     }
@@ -551,6 +563,7 @@ impl ZoneTask {
                 tracing::error!(zone = %self.zone.name, error = %e, "cannot open the journal; serving without IXFR history")
             }
         }
+        self.open_persist();
         self.update_rx = self.start_updates();
         self.restore();
         self.report();
@@ -569,15 +582,12 @@ impl ZoneTask {
             }
         };
         if self.primaries().is_some() {
-            match zonefile::load_zone(&self.dir.join("unsigned.zone"), &self.origin) {
-                Ok((z, _)) => self.unsigned = Some(z),
-                Err(e) => {
-                    tracing::warn!(zone = %self.zone.name, error = %e.join("; "), "stored unsigned copy unusable; will transfer afresh");
-                }
-            }
+            // unsigned.zone rolled forward with unsigned.journal
+            self.unsigned = self.restore_unsigned();
         }
-        match zonefile::load_zone(&self.dir.join("signed.zone"), &self.origin) {
+        match zonefile::load_zone(&self.dir.join(persist::SIGNED_SNAPSHOT), &self.origin) {
             Ok((z, _)) => {
+                let snapshot_serial = z.serial();
                 // the journal is written before the snapshot: it may hold newer versions
                 let z = match &self.journal {
                     Some(j) => match j.lock() {
@@ -592,6 +602,7 @@ impl ZoneTask {
                     },
                     None => z,
                 };
+                self.signed_restored(snapshot_serial, z.serial());
                 let now = self.clock.now();
                 if earliest_expiry(&z, now).is_some_and(|e| e <= now) {
                     tracing::warn!(zone = %self.zone.name, "stored signed copy has expired signatures; not serving it");
@@ -690,6 +701,12 @@ impl ZoneTask {
                 at: c,
             });
         }
+        if let Some(at) = self.snapshot_at() {
+            v.push(ScheduledEvent {
+                event: "snapshot".into(),
+                at,
+            });
+        }
         v.sort_by_key(|e| e.at);
         v
     }
@@ -714,6 +731,7 @@ impl ZoneTask {
         if self.checkds_at().is_some_and(|t| t <= self.clock.now()) {
             self.check_ds().await;
         }
+        self.snapshot_tick();
         self.report();
     }
 
@@ -804,11 +822,22 @@ impl ZoneTask {
         !stripped.is_empty()
     }
 
+    /// [`Self::strip`] at `names` only.
+    fn strip_names(&self, unsigned: &mut Zone, names: &std::collections::BTreeSet<Name>) -> bool {
+        let stripped = signer::strip_dnssec_names(unsigned, names);
+        if !stripped.is_empty() {
+            tracing::warn!(zone = %self.zone.name, removed = %stripped.join(", "), "removed DNSSEC records found in the unsigned input (a previous signer's)");
+        }
+        !stripped.is_empty()
+    }
+
     /// Takes a new unsigned version; returns whether its content differs from what was signed.
     fn accept_unsigned(&mut self, unsigned: Zone) -> Result<bool, String> {
         let changed =
             self.primaries().is_some() || content_digest(&unsigned) != self.state.unsigned_digest;
         self.state.upstream_serial = unsigned.serial();
+        // unknown (a file load or an AXFR); refresh_upstream sets it after an IXFR
+        self.upstream_touched = None;
         self.unsigned = Some(unsigned);
         Ok(changed)
     }
@@ -859,7 +888,8 @@ impl ZoneTask {
             } else {
                 self.upstream_raw.as_ref().or(self.unsigned.as_ref())
             };
-            let mut lap = Lap::new(&self.zone.name);
+            let zname = self.zone.name.clone();
+            let mut lap = Lap::new(&zname);
             let mut res = loader::transfer(
                 primary,
                 &self.origin,
@@ -885,6 +915,7 @@ impl ZoneTask {
                 )
                 .await;
             }
+            let mut touched = None;
             let (mut zone, how) = match res {
                 Ok(Fetched::UpToDate { serial }) => {
                     self.refresh_succeeded(now, "up to date");
@@ -895,6 +926,7 @@ impl ZoneTask {
                 }
                 Ok(Fetched::Incremental { zone, diffs }) => {
                     tracing::debug!(zone = %self.zone.name, diffs = diffs.len(), "IXFR");
+                    touched = Some(persist::touched_owners(&diffs));
                     (zone, "IXFR")
                 }
                 Err(e) => {
@@ -914,19 +946,18 @@ impl ZoneTask {
             lap.phase("transfer");
             tracing::info!(zone = %self.zone.name, %primary, serial = new_serial, how, records = zone.record_count(), "transferred from upstream");
             let raw = zone.clone();
-            self.upstream_raw = if self.strip(&mut zone) {
-                Some(raw)
-            } else {
-                None
+            // after an IXFR to a clean version only the touched names can hold DNSSEC records
+            let stripped = match (&touched, &self.upstream_raw) {
+                (Some(t), None) => self.strip_names(&mut zone, t),
+                _ => self.strip(&mut zone),
             };
-            // persist the unsigned copy first: a restart with upstream down resumes from it
-            if let Err(e) = std::fs::create_dir_all(&self.dir).and_then(|_| {
-                super::offline::write_zone_atomic(&self.dir.join("unsigned.zone"), &zone)
-            }) {
-                tracing::error!(zone = %self.zone.name, error = %e, "cannot store the unsigned copy");
-            }
+            self.upstream_raw = if stripped { Some(raw) } else { None };
+            // persist the unsigned copy first (IXFR: its diff journaled; AXFR: the whole copy):
+            // a restart with upstream down resumes from it
+            let touched = self.store_unsigned(&zone, touched);
             lap.phase("store_unsigned");
             self.accept_unsigned(zone)?;
+            self.upstream_touched = touched;
             self.refresh_succeeded(now, "ok");
             return self
                 .sign_and_publish(now)
@@ -1068,6 +1099,7 @@ impl ZoneTask {
         let served_prev = self.current.clone();
         let previous = if full { None } else { self.current.clone() };
         let journal = self.journal.clone();
+        let snap = self.persist.signed.clone();
         let kstate = self.kstate.clone();
         let overlay = self.overlay_for_signing();
         let peers = self.peer_hold(now).await;
@@ -1147,17 +1179,18 @@ impl ZoneTask {
                                 // history no longer leads to what secondaries have; start it
                                 // again here (they get one AXFR-style transfer)
                                 tracing::warn!(error = %e, "journal append failed; resetting the IXFR history");
-                                j.reset(cs.to).map_err(|e| format!("journal: {e}"))?;
+                                persist::reset_with_snapshot(Some(&mut j), &snap, &signed, now)?;
                             }
                         }
-                        _ => j
-                            .reset(signed.serial().unwrap_or(0))
-                            .map_err(|e| format!("journal: {e}"))?,
+                        _ => persist::reset_with_snapshot(Some(&mut j), &snap, &signed, now)?,
                     }
                 }
                 lap.phase("journal");
-                super::offline::write_zone_atomic(&dir.join("signed.zone"), &signed)
-                    .map_err(|e| format!("{}: {e}", dir.display()))?;
+                // signed.zone is written in the background later (persist.rs); without a
+                // journal nothing could roll it forward: now
+                if journal.is_none() {
+                    persist::reset_with_snapshot(None, &snap, &signed, now)?;
+                }
                 lap.phase("snapshot");
                 Ok((signed, kst, out, loaded))
             },
@@ -1179,6 +1212,7 @@ impl ZoneTask {
         self.sign_failed_at = None;
         self.sign_error = None;
         self.active_keys = Some(loaded);
+        self.upstream_touched = Some(Default::default());
         self.kstate = Some(kst);
         self.key_waiting = out.waiting_for;
         self.key_event_at = peer_recheck(out.next_event, out.held, now);
@@ -1198,6 +1232,7 @@ impl ZoneTask {
             lap.phase("publish_notify");
             self.key_published(now);
         }
+        self.signed_changed();
         Ok(format!("signed serial {serial}"))
     }
 
@@ -1544,7 +1579,11 @@ pub async fn zone_task(mut t: ZoneTask, mut rx: mpsc::Receiver<ZoneCmd>) {
             .clamp(1, 3600);
         tokio::select! {
             cmd = rx.recv() => match cmd {
-                None => return,
+                None => {
+                    // a clean stop: write the snapshots that are behind (the journals have it)
+                    let _ = tokio::task::spawn_blocking(move || t.flush_snapshots()).await;
+                    return;
+                }
                 Some(cmd) => {
                     let r = t.handle(cmd.kind).await;
                     if let Some(reply) = cmd.reply {
@@ -1780,6 +1819,20 @@ impl Zones {
             self.tasks.len()
         ))
     }
+
+    /// At shutdown: closes every task's command queue (the task then writes the snapshots
+    /// that are behind and ends) and waits up to [`persist::SHUTDOWN_FLUSH_WAIT`] for them.
+    async fn shutdown(&mut self) {
+        self._watcher = None;
+        let tasks = std::mem::take(&mut self.tasks);
+        for name in tasks.keys() {
+            self.registry.remove(name);
+        }
+        let deadline = tokio::time::Instant::now() + persist::SHUTDOWN_FLUSH_WAIT;
+        for (_, (_, _, h)) in tasks {
+            let _ = tokio::time::timeout_at(deadline, h).await;
+        }
+    }
 }
 
 /// Routes accepted NOTIFYs to their zone's task (as a refresh; coalesced by the task's queue).
@@ -1865,6 +1918,7 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         }
     }
     tracing::info!("shutting down");
+    zones.shutdown().await;
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(5), server_task).await;
     Ok(())

@@ -1,0 +1,282 @@
+//! Deferred snapshots (issue 4, performance): a zone task fed by a real knotd upstream over
+//! IXFR, on a simulated clock. After every upstream change the new versions are journaled
+//! (unsigned.journal, ixfr.journal) but signed.zone / unsigned.zone are NOT rewritten: they are
+//! written in the background after SNAPSHOT_AFTER_ENTRIES changesets or SNAPSHOT_AFTER_SECS.
+//! A restart (a new ZoneTask on the same state directory, without any flush) serves exactly the
+//! last served serial and content, IXFR history from every earlier journaled serial leads to it,
+//! and the next upstream change is again an IXFR (the unsigned copy was rolled forward).
+
+mod common;
+
+use common::*;
+use signet::clock::{Clock, SimClock};
+use signet::dns::name::Name;
+use signet::journal;
+use signet::publisher::{Publisher, Served};
+use signet::zone::service::persist::{SNAPSHOT_AFTER_ENTRIES, SNAPSHOT_AFTER_SECS};
+use signet::zone::service::ZoneTask;
+use signet::zone::status::ZoneCmdKind;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+const ZONE: &str = "example.net";
+
+/// Version `serial`: 300 fixed hosts, host `serial % 300` readdressed, a TXT that names the
+/// serial, and a name that exists only in odd versions: each version differs in a few records.
+fn zone_text(serial: u32) -> String {
+    let mut s = format!(
+        "$TTL 300\n$ORIGIN example.net.\n@ SOA ns1 hostmaster {serial} 3600 600 604800 300\n@ NS ns1\nns1 A 192.0.2.1\nver TXT \"v{serial}\"\n"
+    );
+    for i in 0..300u32 {
+        let last = if i == serial % 300 {
+            200 + serial % 50
+        } else {
+            i % 200 + 1
+        };
+        s.push_str(&format!("h{i} A 198.51.100.{last}\n"));
+    }
+    if serial % 2 == 1 {
+        s.push_str(&format!("odd{serial} AAAA 2001:db8::{serial:x}\n"));
+    }
+    s
+}
+
+fn conf(dir: &TempDir, key: &TsigKey, primary: u16) -> PathBuf {
+    dir.write(
+        "signet.toml",
+        format!(
+            r#"[server]
+listen = ["127.0.0.1:0"]
+state-dir = "{state}"
+
+{tsig}
+[keystore.files]
+backend = "files"
+directory = "{keys}"
+
+[[zone]]
+name = "{ZONE}"
+primaries = ["127.0.0.1:{primary}"]
+transfer-tsig = "{kn}"
+allow-transfer = ["key:{kn}"]
+"#,
+            state = dir.join("state").display(),
+            keys = dir.join("keys").display(),
+            tsig = key.signet_toml(),
+            kn = key.name,
+        ),
+    )
+}
+
+struct Sim {
+    task: ZoneTask,
+    publisher: Arc<Publisher>,
+    origin: Name,
+}
+
+fn sim(conf: &Path, clock: &SimClock) -> Sim {
+    let cfg = signet::config::load(conf).unwrap();
+    let publisher = Arc::new(Publisher::new(Arc::new(clock.clone())));
+    publisher.set_keys(signet::auth::Keyring::from_config(cfg.tsig.values()).unwrap());
+    let zcfg = cfg.zones[0].clone();
+    let (mut task, _status) = ZoneTask::new(
+        Arc::new(cfg),
+        zcfg,
+        publisher.clone(),
+        Arc::new(clock.clone()),
+    )
+    .unwrap();
+    task.limits.connect_timeout = Duration::from_millis(500);
+    task.start();
+    Sim {
+        task,
+        publisher,
+        origin: Name::parse(&format!("{ZONE}."), None).unwrap(),
+    }
+}
+
+impl Sim {
+    fn served(&self) -> Arc<Served> {
+        self.publisher
+            .get(&self.origin)
+            .unwrap_or_else(|| panic!("{ZONE} not served"))
+    }
+}
+
+/// The serial in a zone file of the state directory.
+fn file_serial(dir: &TempDir, file: &str) -> Option<u32> {
+    let origin = Name::parse(&format!("{ZONE}."), None).unwrap();
+    let p = dir.join("state").join("zones").join(ZONE).join(file);
+    let p = if p.exists() {
+        p
+    } else {
+        // the state directory layout is the zone task's business: find the file
+        find(&dir.join("state"), file)?
+    };
+    signet::zonefile::load_zone(&p, &origin)
+        .ok()
+        .and_then(|(z, _)| z.serial())
+}
+
+fn find(dir: &Path, file: &str) -> Option<PathBuf> {
+    for e in std::fs::read_dir(dir).ok()?.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            if let Some(f) = find(&p, file) {
+                return Some(f);
+            }
+        } else if p.file_name().is_some_and(|n| n == file) {
+            return Some(p);
+        }
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_are_deferred_and_a_restart_serves_the_last_version() {
+    require!("knotd", "knotc");
+    let dir = TempDir::new("persist-sim");
+    let key = TsigKey::generate("xfr-key");
+    let kport = free_port();
+    let knot = KnotPrimary::builder(&key)
+        .zone(ZONE, &zone_text(1))
+        .port(kport)
+        .start(&dir);
+    let conf = conf(&dir, &key, kport);
+    let clock = SimClock::new(signet::clock::SystemClock.now());
+    let mut s = sim(&conf, &clock);
+    s.task.tick().await;
+    let first = s.served();
+    let first_serial = first.serial().unwrap();
+    // the first version: no journal to roll forward from, so written at once
+    assert_eq!(file_serial(&dir, "signed.zone"), Some(first_serial));
+    assert_eq!(file_serial(&dir, "unsigned.zone"), Some(1));
+
+    let mut versions: Vec<Arc<Served>> = vec![first];
+    let mut signed_file_serials = std::collections::BTreeSet::new();
+    let mut unsigned_file_serials = std::collections::BTreeSet::new();
+    let rounds = SNAPSHOT_AFTER_ENTRIES as u32 + 10;
+    for r in 2..=rounds + 1 {
+        clock.advance(5);
+        knot.update_zone(ZONE, &zone_text(r)).unwrap();
+        wait_serial(kport, ZONE, r, Duration::from_secs(10)).unwrap();
+        let msg = s.task.handle(ZoneCmdKind::Reload).await.unwrap();
+        assert!(
+            msg.starts_with(&format!("IXFR serial {r}")),
+            "round {r}: {msg}"
+        );
+        // the signer's touched set is reset by the signing
+        assert_eq!(s.task.upstream_touched().map(|t| t.len()), Some(0));
+        let v = s.served();
+        assert!(signet::zone::service::serial_gt(
+            v.serial().unwrap(),
+            versions.last().unwrap().serial().unwrap()
+        ));
+        versions.push(v);
+        let in_file = file_serial(&dir, "signed.zone");
+        if r <= SNAPSHOT_AFTER_ENTRIES as u32 + 1 {
+            // r - 1 changesets journaled since the first snapshot: not past the threshold yet
+            assert_eq!(
+                in_file,
+                Some(first_serial),
+                "round {r}: signed.zone rewritten"
+            );
+            assert_eq!(file_serial(&dir, "unsigned.zone"), Some(1), "round {r}");
+        }
+        if let Some(x) = in_file {
+            signed_file_serials.insert(x);
+        }
+        if let Some(x) = file_serial(&dir, "unsigned.zone") {
+            unsigned_file_serials.insert(x);
+        }
+    }
+    s.task.wait_snapshots();
+    let last = s.served();
+    let last_serial = last.serial().unwrap();
+    // at most one background snapshot in 30 changes (the 21st changeset triggers it), never one
+    // per change
+    eprintln!(
+        "signed.zone held serials {signed_file_serials:?}, unsigned.zone {unsigned_file_serials:?} over {rounds} changes"
+    );
+    assert!(
+        signed_file_serials.len() <= 3,
+        "signed.zone rewritten too often: {signed_file_serials:?}"
+    );
+    assert!(
+        unsigned_file_serials.len() <= 3,
+        "unsigned.zone rewritten too often: {unsigned_file_serials:?}"
+    );
+    let snap = file_serial(&dir, "signed.zone").unwrap();
+    assert_ne!(
+        snap, last_serial,
+        "the snapshot is behind: the test means something"
+    );
+    assert!(
+        snap != first_serial,
+        "more than {SNAPSHOT_AFTER_ENTRIES} changesets must have triggered a background snapshot"
+    );
+
+    // restart without flushing anything: a new task on the same directory
+    drop(s);
+    let mut s = sim(&conf, &clock);
+    let again = s.served();
+    assert_eq!(again.serial(), Some(last_serial));
+    assert!(
+        journal::same_content(&again.zone, &last.zone),
+        "the restarted task serves other content than the last served version"
+    );
+    // IXFR history from every journaled serial leads to exactly that version
+    let history = again.history.clone().expect("history");
+    let mut covered = 0;
+    for old in &versions[..versions.len() - 1] {
+        let from = old.serial().unwrap();
+        let chain = history
+            .chain(from, last_serial)
+            .unwrap_or_else(|| panic!("no IXFR history from {from} after the restart"));
+        let cs = journal::condense(chain).unwrap();
+        let z = journal::apply(&old.zone, &cs).unwrap();
+        assert!(journal::same_content(&z, &last.zone), "IXFR from {from}");
+        covered += 1;
+    }
+    assert_eq!(covered, rounds);
+
+    // the unsigned copy came back at upstream's last serial: the next change is an IXFR
+    s.task.tick().await;
+    assert_eq!(s.task.status().upstream_serial, Some(rounds + 1));
+    clock.advance(5);
+    let next = rounds + 2;
+    knot.update_zone(ZONE, &zone_text(next)).unwrap();
+    wait_serial(kport, ZONE, next, Duration::from_secs(10)).unwrap();
+    let msg = s.task.handle(ZoneCmdKind::Reload).await.unwrap();
+    assert!(msg.starts_with(&format!("IXFR serial {next}")), "{msg}");
+    let newest = s.served();
+    assert!(signet::zone::service::serial_gt(
+        newest.serial().unwrap(),
+        last_serial
+    ));
+    let problems = signet::signer::verify::check_zone(&newest.zone, clock.now(), true);
+    assert!(problems.is_empty(), "{problems:?}");
+
+    // the age rule: SNAPSHOT_AFTER_SECS later both snapshots catch up
+    assert_ne!(
+        file_serial(&dir, "signed.zone"),
+        newest.serial(),
+        "not written synchronously"
+    );
+    let due = s.task.next_due().unwrap();
+    assert!(due <= clock.now() + SNAPSHOT_AFTER_SECS);
+    clock.set(clock.now() + SNAPSHOT_AFTER_SECS);
+    s.task.tick().await;
+    s.task.wait_snapshots();
+    assert_eq!(file_serial(&dir, "signed.zone"), newest.serial());
+    assert_eq!(file_serial(&dir, "unsigned.zone"), Some(next));
+    assert_eq!(s.task.signed_snapshot_serial(), newest.serial());
+
+    // a clean stop writes nothing more (nothing is behind) and a restart serves the same
+    s.task.flush_snapshots();
+    drop(s);
+    let s = sim(&conf, &clock);
+    assert_eq!(s.served().serial(), newest.serial());
+    assert!(journal::same_content(&s.served().zone, &newest.zone));
+}
