@@ -665,19 +665,25 @@ fn full_fallback(
     refresh: u32,
 ) -> Result<BTreeSet<Name>, SignError> {
     let new = super::sign_zone_incremental(unsigned.clone(), signed, refresh, keys, params, now)?;
+    let changed = changed_names(signed, &new);
+    *signed = new;
+    Ok(changed)
+}
+
+/// The names whose node differs between two versions (a walk over both).
+pub(crate) fn changed_names(old: &Zone, new: &Zone) -> BTreeSet<Name> {
     let mut changed = BTreeSet::new();
-    for (name, node) in &signed.nodes {
+    for (name, node) in &old.nodes {
         if new.nodes.get(name) != Some(node) {
             changed.insert(name.clone());
         }
     }
     for name in new.nodes.keys() {
-        if !signed.nodes.contains_key(name) {
+        if !old.nodes.contains_key(name) {
             changed.insert(name.clone());
         }
     }
-    *signed = new;
-    Ok(changed)
+    changed
 }
 
 #[cfg(test)]

@@ -3,39 +3,11 @@
 
 use super::*;
 use crate::journal;
-use crate::keystore::{dnskey_rdata, key_tag, pkcs8, RingSigningKey, SigningKey};
+use crate::signer::fixtures::{ed25519_key, XorShift as Rng};
 use crate::signer::{sign_zone_incremental, sign_zone_owned, verify};
-use std::sync::Arc;
-
-/// xorshift64: reproducible random zones and edits.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-}
 
 fn ed25519(seed: u8, flags: u16, signs_keys: bool, signs_zone: bool) -> ActiveKey {
-    let der = pkcs8::ed25519_pkcs8(&[seed; 32]);
-    let k = RingSigningKey::from_der(15, &der).unwrap();
-    let dnskey = dnskey_rdata(flags, 15, k.public_key());
-    ActiveKey {
-        tag: key_tag(&dnskey),
-        dnskey,
-        key: Arc::new(k),
-        signs_keys,
-        signs_zone,
-        publish: true,
-    }
+    ed25519_key(seed, flags, signs_keys, signs_zone).unwrap()
 }
 
 fn csk() -> Vec<ActiveKey> {
@@ -92,8 +64,8 @@ fn a_record(rng: &mut Rng) -> Vec<u8> {
 }
 
 fn ds_record(rng: &mut Rng) -> Vec<u8> {
-    let mut rd = vec![(rng.next() & 0xff) as u8, 1, 13, 2];
-    rd.extend((0..32).map(|_| (rng.next() & 0xff) as u8));
+    let mut rd = vec![(rng.next_u64() & 0xff) as u8, 1, 13, 2];
+    rd.extend((0..32).map(|_| (rng.next_u64() & 0xff) as u8));
     rd
 }
 
@@ -289,31 +261,19 @@ fn random_edit(rng: &mut Rng, z: &mut Zone, touched: &mut BTreeSet<Name>) {
     }
 }
 
-/// Names whose node differs between two versions.
 fn differing(a: &Zone, b: &Zone) -> BTreeSet<Name> {
-    let mut out = BTreeSet::new();
-    for (n, node) in &a.nodes {
-        if b.nodes.get(n) != Some(node) {
-            out.insert(n.clone());
-        }
-    }
-    for n in b.nodes.keys() {
-        if !a.nodes.contains_key(n) {
-            out.insert(n.clone());
-        }
-    }
-    out
+    changed_names(a, b)
 }
 
 fn first_difference(a: &Zone, b: &Zone) -> String {
-    for n in differing(a, b) {
-        return format!(
+    match differing(a, b).into_iter().next() {
+        Some(n) => format!(
             "{n}:\n delta: {:?}\n full:  {:?}",
             a.nodes.get(&n),
             b.nodes.get(&n)
-        );
+        ),
+        None => "no node differs".into(),
     }
-    "no node differs".into()
 }
 
 const T0: u64 = 1_704_067_200;
@@ -387,55 +347,52 @@ fn rounds(seed: u64, denial: Denial, keys: &[ActiveKey], rounds: usize) {
     );
 }
 
+/// Every denial mode with a CSK and with a KSK+ZSK, each from its own seed.
 #[test]
-fn random_edits_nsec_csk() {
-    rounds(0x1234_5678_9abc_def1, Denial::Nsec, &csk(), 60);
+fn random_edits_every_denial_and_key_set() {
+    let cases: [(u64, Denial, Vec<ActiveKey>); 6] = [
+        (0x1234_5678_9abc_def1, Denial::Nsec, csk()),
+        (0x0fed_cba9_8765_4321, Denial::Nsec, ksk_zsk()),
+        (0x5555_aaaa_3333_cccc, nsec3(false), csk()),
+        (0x2468_ace0_1357_9bdf, nsec3(false), ksk_zsk()),
+        (0x7777_1111_9999_3333, nsec3(true), csk()),
+        (0x0123_4567_89ab_cdef, nsec3(true), ksk_zsk()),
+    ];
+    for (seed, denial, keys) in cases {
+        rounds(seed, denial, &keys, 60);
+    }
 }
 
-#[test]
-fn random_edits_nsec_ksk_zsk() {
-    rounds(0x0fed_cba9_8765_4321, Denial::Nsec, &ksk_zsk(), 60);
-}
-
-#[test]
-fn random_edits_nsec3_csk() {
-    rounds(0x5555_aaaa_3333_cccc, nsec3(false), &csk(), 60);
-}
-
-#[test]
-fn random_edits_nsec3_ksk_zsk() {
-    rounds(0x2468_ace0_1357_9bdf, nsec3(false), &ksk_zsk(), 60);
-}
-
-#[test]
-fn random_edits_nsec3_opt_out_csk() {
-    rounds(0x7777_1111_9999_3333, nsec3(true), &csk(), 60);
-}
-
-#[test]
-fn random_edits_nsec3_opt_out_ksk_zsk() {
-    rounds(0x0123_4567_89ab_cdef, nsec3(true), &ksk_zsk(), 60);
+/// A random zone of `names` names signed at T0, then a delta one minute later that adds the
+/// name `brand-new` with one A record: the signed result, its changed names, the new name.
+fn one_new_name(
+    seed: u64,
+    denial: Denial,
+    keys: &[ActiveKey],
+    names: usize,
+) -> (Zone, BTreeSet<Name>, Name) {
+    let mut rng = Rng(seed);
+    let p = params(denial);
+    let unsigned = random_zone(&mut rng, names);
+    let mut signed = sign_zone_owned(unsigned.clone(), keys, &p, T0).unwrap();
+    let mut next = unsigned.clone();
+    next.set_serial(2);
+    let n = Name::parse("brand-new.delta.test.", None).unwrap();
+    next.nodes
+        .entry(n.clone())
+        .or_default()
+        .put(set(t::A, 300, vec![vec![192, 0, 2, 77]]));
+    let touched: BTreeSet<Name> = [origin(), n.clone()].into_iter().collect();
+    let changed =
+        sign_zone_delta(&mut signed, &next, &touched, keys, &p, T0 + 60, REFRESH).unwrap();
+    (signed, changed, n)
 }
 
 /// A one-record change touches the record's name, its NSEC/NSEC3 neighbourhood and the apex.
 #[test]
 fn one_record_change_is_small() {
     for denial in [Denial::Nsec, nsec3(false), nsec3(true)] {
-        let mut rng = Rng(99);
-        let keys = csk();
-        let p = params(denial);
-        let unsigned = random_zone(&mut rng, 200);
-        let mut signed = sign_zone_owned(unsigned.clone(), &keys, &p, T0).unwrap();
-        let mut next = unsigned.clone();
-        next.set_serial(2);
-        let n = Name::parse("brand-new.delta.test.", None).unwrap();
-        next.nodes
-            .entry(n.clone())
-            .or_default()
-            .put(set(t::A, 300, vec![vec![192, 0, 2, 77]]));
-        let touched: BTreeSet<Name> = [origin(), n.clone()].into_iter().collect();
-        let changed =
-            sign_zone_delta(&mut signed, &next, &touched, &keys, &p, T0 + 60, REFRESH).unwrap();
+        let (signed, changed, n) = one_new_name(99, denial, &csk(), 200);
         assert!(changed.contains(&n) && changed.contains(&origin()));
         // the name, the apex, one predecessor; NSEC3: the hashed owner and its predecessor
         assert!(
@@ -471,25 +428,19 @@ fn soa_minimum_change_falls_back() {
     assert!(changed.len() > 40);
 }
 
+/// Fails unless one of `problems` mentions `needle`.
+fn assert_reports(problems: Vec<String>, needle: &str) {
+    assert!(
+        problems.iter().any(|p| p.contains(needle)),
+        "no problem mentions {needle}: {problems:?}"
+    );
+}
+
 /// The delta self-check finds a bad signature and a broken chain at a changed name.
 #[test]
 fn check_zone_delta_catches_corruption() {
     for denial in [Denial::Nsec, nsec3(false)] {
-        let mut rng = Rng(42);
-        let keys = ksk_zsk();
-        let p = params(denial.clone());
-        let unsigned = random_zone(&mut rng, 100);
-        let mut signed = sign_zone_owned(unsigned.clone(), &keys, &p, T0).unwrap();
-        let mut next = unsigned.clone();
-        next.set_serial(2);
-        let n = Name::parse("new.delta.test.", None).unwrap();
-        next.nodes
-            .entry(n.clone())
-            .or_default()
-            .put(set(t::A, 300, vec![vec![192, 0, 2, 77]]));
-        let touched: BTreeSet<Name> = [origin(), n.clone()].into_iter().collect();
-        let changed =
-            sign_zone_delta(&mut signed, &next, &touched, &keys, &p, T0 + 60, REFRESH).unwrap();
+        let (signed, changed, n) = one_new_name(42, denial.clone(), &ksk_zsk(), 100);
         assert!(verify::check_zone_delta(&signed, T0 + 60, &changed).is_empty());
 
         // a signature that does not verify
@@ -497,17 +448,14 @@ fn check_zone_delta_catches_corruption() {
         let sig = &mut bad.nodes.get_mut(&n).unwrap().sigs[0];
         let l = sig.rdata.len();
         sig.rdata[l - 1] ^= 1;
-        let problems = verify::check_zone_delta(&bad, T0 + 60, &changed);
-        assert!(
-            problems.iter().any(|p| p.contains("new.delta.test.")),
-            "{problems:?}"
+        assert_reports(
+            verify::check_zone_delta(&bad, T0 + 60, &changed),
+            "brand-new.delta.test.",
         );
 
         // an expired one (checked after its expiration)
         let late = T0 + 30 * 86400;
-        assert!(verify::check_zone_delta(&signed, late, &changed)
-            .iter()
-            .any(|p| p.contains("expired")));
+        assert_reports(verify::check_zone_delta(&signed, late, &changed), "expired");
 
         // a next name that skips a member
         let mut broken = signed.clone();
@@ -537,21 +485,16 @@ fn check_zone_delta_catches_corruption() {
                 n3.rdatas[0][8] ^= 0x10;
             }
         }
-        let problems = verify::check_zone_delta(&broken, T0 + 60, &changed);
-        assert!(
-            problems.iter().any(|p| p.contains("next")),
-            "{denial:?}: {problems:?}"
-        );
+        assert_reports(verify::check_zone_delta(&broken, T0 + 60, &changed), "next");
 
-        // a stale NSEC left at a name that left the chain is reported too
+        // an RRset whose signature went missing
         if denial == Denial::Nsec {
             let mut stale = signed.clone();
             let node = stale.nodes.get_mut(&n).unwrap();
             node.sigs.retain(|s| s.covered != t::A);
-            let problems = verify::check_zone_delta(&stale, T0 + 60, &changed);
-            assert!(
-                problems.iter().any(|p| p.contains("no RRSIG")),
-                "{problems:?}"
+            assert_reports(
+                verify::check_zone_delta(&stale, T0 + 60, &changed),
+                "no RRSIG",
             );
         }
     }

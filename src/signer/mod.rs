@@ -16,6 +16,7 @@
 
 pub mod canonical;
 pub mod delta;
+pub mod fixtures;
 pub mod nsec3;
 pub mod phase;
 pub mod verify;
@@ -708,20 +709,9 @@ fn add_nsec_chain(zone: &mut Zone, kinds: &[NameKind], ttl: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keystore::{dnskey_rdata, key_tag, pkcs8, RingSigningKey};
 
     fn key() -> ActiveKey {
-        let der = pkcs8::ed25519_pkcs8(&[9u8; 32]);
-        let k = RingSigningKey::from_der(15, &der).unwrap();
-        let dnskey = dnskey_rdata(257, 15, k.public_key());
-        ActiveKey {
-            tag: key_tag(&dnskey),
-            dnskey,
-            key: Arc::new(k),
-            signs_keys: true,
-            signs_zone: true,
-            publish: true,
-        }
+        fixtures::ed25519_key(9, 257, true, true).unwrap()
     }
 
     fn zone(serial: u32, extra: &str) -> Zone {
