@@ -194,6 +194,17 @@ pub fn sign_zone_delta(
     Ok(changed)
 }
 
+/// No signature [`sign_zone_delta`] (or any signing) makes at `now` expires before this time:
+/// `now + validity − jitter` for zone data, the DNSKEY values for the DNSKEY/CDS/CDNSKEY
+/// RRsets. With the earliest expiration of the previous version, `min(previous, this)` bounds
+/// the new version's earliest expiration from below without walking it (the bound the delta
+/// path's refresh precondition is checked against).
+pub fn earliest_new_expiration(params: &SignParams, now: u64) -> u64 {
+    let zone = u64::from(params.validity.saturating_sub(params.jitter));
+    let keys = u64::from(params.validity_dnskey.saturating_sub(params.dnskey_jitter));
+    now + zone.min(keys)
+}
+
 /// One NSEC3 entry that may change: its source name, hash, and whether the previous chain had
 /// it.
 struct Entry {

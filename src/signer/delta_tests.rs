@@ -330,6 +330,27 @@ fn rounds(seed: u64, denial: Denial, keys: &[ActiveKey], rounds: usize) {
         }
         let problems = verify::check_zone_delta(&delta, now, &changed);
         assert!(problems.is_empty(), "round {round}: {problems:?}");
+        // every new signature expires after the bound the caller keeps
+        let bound = earliest_new_expiration(&p, now);
+        for name in &changed {
+            let old = signed
+                .nodes
+                .get(name)
+                .map(|n| n.sigs.clone())
+                .unwrap_or_default();
+            for s in delta
+                .nodes
+                .get(name)
+                .map(|n| &n.sigs[..])
+                .unwrap_or_default()
+            {
+                let exp = u32::from_be_bytes([s.rdata[8], s.rdata[9], s.rdata[10], s.rdata[11]]);
+                assert!(
+                    old.contains(s) || u64::from(exp) >= bound,
+                    "round {round}: {name}"
+                );
+            }
+        }
         if round % 5 == 0 || round == rounds {
             let problems = verify::check_zone(&delta, now, true);
             assert!(problems.is_empty(), "round {round}: {problems:?}");
@@ -426,6 +447,46 @@ fn soa_minimum_change_falls_back() {
     assert!(delta == full);
     assert_eq!(changed, differing(&signed, &full));
     assert!(changed.len() > 40);
+}
+
+/// A new entry on the hash of an entry that stays in the chain is a collision (RFC 5155 §7.1),
+/// as in the full signer. SHA-1 collisions cannot be made here: an NSEC3 record planted at the
+/// new name's hashed owner stands for a name of the zone with the same hash.
+#[test]
+fn nsec3_collision_is_an_error() {
+    let mut rng = Rng(8);
+    let keys = csk();
+    let denial = nsec3(false);
+    let p = params(denial.clone());
+    let unsigned = random_zone(&mut rng, 50);
+    let mut signed = sign_zone_owned(unsigned.clone(), &keys, &p, T0).unwrap();
+    let n = Name::parse("collides.delta.test.", None).unwrap();
+    let Denial::Nsec3 {
+        iterations, salt, ..
+    } = &denial
+    else {
+        unreachable!()
+    };
+    let owner = nsec3::owner_of(&nsec3::hash(&n, salt, *iterations), &origin()).unwrap();
+    let rd = nsec3::nsec3_rdata(0, *iterations, salt, &[0; HASH_LEN], &[]);
+    signed
+        .nodes
+        .entry(owner)
+        .or_default()
+        .put(set(t::NSEC3, 300, vec![rd]));
+    let mut next = unsigned.clone();
+    next.set_serial(2);
+    next.nodes
+        .entry(n.clone())
+        .or_default()
+        .put(set(t::A, 300, vec![vec![192, 0, 2, 1]]));
+    let touched: BTreeSet<Name> = [origin(), n].into_iter().collect();
+    let r = sign_zone_delta(&mut signed, &next, &touched, &keys, &p, T0 + 60, REFRESH);
+    assert!(
+        matches!(r, Err(SignError::Nsec3Collision(_))),
+        "{:?}",
+        r.err()
+    );
 }
 
 /// Fails unless one of `problems` mentions `needle`.
