@@ -37,7 +37,7 @@ use crate::dns::rdata;
 use crate::dns::rtype::t;
 use crate::zone::data::{Node, RRset, Zone};
 use std::collections::{BTreeMap, BTreeSet};
-use std::ops::Bound::{Excluded, Included, Unbounded};
+use std::ops::Bound::{self, Excluded, Included, Unbounded};
 
 /// Updates `signed` (the previous signed version, made by [`super::sign_zone`] or
 /// [`super::sign_zone_incremental`] with the same `keys` and `params`) in place into the signed
@@ -429,10 +429,14 @@ impl Delta<'_> {
     }
 }
 
+/// The whole map as a range (typed bounds: no turbofish, so any map with a `range` over
+/// name bounds serves).
+const ALL: (Bound<&Name>, Bound<&Name>) = (Unbounded, Unbounded);
+
 /// Names strictly below `x` with a node, in canonical order (a contiguous range).
 fn descendants(zone: &Zone, x: &Name) -> Vec<Name> {
     zone.nodes
-        .range::<Name, _>((Excluded(x), Unbounded))
+        .range((Excluded(x), Unbounded))
         .map(|(n, _)| n)
         .take_while(|n| n.is_subdomain_of(x))
         .cloned()
@@ -464,11 +468,7 @@ pub(crate) fn is_member(zone: &Zone, name: &Name, node: &Node) -> bool {
 pub(crate) fn nsec_next_member(zone: &Zone, after: &Name) -> Name {
     let mut from = after.clone();
     loop {
-        let Some((y, node)) = zone
-            .nodes
-            .range::<Name, _>((Excluded(&from), Unbounded))
-            .next()
-        else {
+        let Some((y, node)) = zone.nodes.range((Excluded(&from), Unbounded)).next() else {
             return zone.origin.clone();
         };
         if !is_data_node(&zone.origin, y, node) {
@@ -492,11 +492,8 @@ pub(crate) fn nsec_prev_member(zone: &Zone, before: &Name) -> Name {
     let mut to: Option<Name> = Some(before.clone());
     loop {
         let found = match &to {
-            Some(b) => zone
-                .nodes
-                .range::<Name, _>((Unbounded, Excluded(b)))
-                .next_back(),
-            None => zone.nodes.range::<Name, _>(..).next_back(),
+            Some(b) => zone.nodes.range((Unbounded, Excluded(b))).next_back(),
+            None => zone.nodes.range(ALL).next_back(),
         };
         let Some((y, node)) = found else {
             if to.is_none() {
@@ -535,7 +532,7 @@ pub(crate) fn nsec3_entry(zone: &Zone, name: &Name, opt_out: bool) -> Option<Vec
             }
             let below = zone
                 .nodes
-                .range::<Name, _>((Excluded(name), Unbounded))
+                .range((Excluded(name), Unbounded))
                 .next()
                 .is_some_and(|(n, _)| n.is_subdomain_of(name));
             below.then(Vec::new)
@@ -553,17 +550,11 @@ pub(crate) fn nsec3_neighbour(zone: &Zone, owner: &Name, forward: bool) -> Optio
     let mut wrapped = false;
     loop {
         let found = match (&bound, forward, inclusive) {
-            (Some(b), true, _) => zone.nodes.range::<Name, _>((Excluded(b), Unbounded)).next(),
-            (Some(b), false, false) => zone
-                .nodes
-                .range::<Name, _>((Unbounded, Excluded(b)))
-                .next_back(),
-            (Some(b), false, true) => zone
-                .nodes
-                .range::<Name, _>((Unbounded, Included(b)))
-                .next_back(),
-            (None, true, _) => zone.nodes.range::<Name, _>(..).next(),
-            (None, false, _) => zone.nodes.range::<Name, _>(..).next_back(),
+            (Some(b), true, _) => zone.nodes.range((Excluded(b), Unbounded)).next(),
+            (Some(b), false, false) => zone.nodes.range((Unbounded, Excluded(b))).next_back(),
+            (Some(b), false, true) => zone.nodes.range((Unbounded, Included(b))).next_back(),
+            (None, true, _) => zone.nodes.range(ALL).next(),
+            (None, false, _) => zone.nodes.range(ALL).next_back(),
         };
         inclusive = false;
         let Some((y, node)) = found else {
