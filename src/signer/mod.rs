@@ -15,6 +15,8 @@
 //! spread over time and a given zone signs reproducibly at a given time.
 
 pub mod canonical;
+pub mod delta;
+pub mod fixtures;
 pub mod nsec3;
 pub mod phase;
 pub mod verify;
@@ -137,19 +139,153 @@ pub fn classify(zone: &Zone) -> Vec<NameKind> {
             }
             cut = None;
         }
-        if name != &zone.origin && node.has(t::NS) {
-            out.push(NameKind::Delegation {
-                secure: node.has(t::DS),
-            });
+        out.push(own_kind(&zone.origin, name, node));
+        if is_cut(&zone.origin, name, node) {
             cut = Some(name);
-        } else {
-            out.push(NameKind::Auth);
-            if node.has(t::DNAME) {
-                cut = Some(name);
-            }
         }
     }
     out
+}
+
+/// The kind of a name that no cut above occludes: a delegation (NS below the apex) or
+/// authoritative.
+fn own_kind(origin: &Name, name: &Name, node: &Node) -> NameKind {
+    if name != origin && node.has(t::NS) {
+        NameKind::Delegation {
+            secure: node.has(t::DS),
+        }
+    } else {
+        NameKind::Auth
+    }
+}
+
+/// True when everything below `name` is occluded: a delegation point (NS below the apex) or a
+/// DNAME owner (RFC 6672 §2.3).
+pub(crate) fn is_cut(origin: &Name, name: &Name, node: &Node) -> bool {
+    (name != origin && node.has(t::NS)) || node.has(t::DNAME)
+}
+
+/// The topmost cut strictly above `name` (at or below the apex), if `name` is occluded: the
+/// per-name form of [`classify`], O(depth · log n).
+pub(crate) fn occluding_cut(zone: &Zone, name: &Name) -> Option<Name> {
+    let depth = name.label_count();
+    let top = zone.origin.label_count();
+    if depth <= top || !name.is_subdomain_of(&zone.origin) {
+        return None;
+    }
+    for d in top..depth {
+        let anc = name.strip_left(depth - d)?;
+        if zone
+            .nodes
+            .get(&anc)
+            .is_some_and(|node| is_cut(&zone.origin, &anc, node))
+        {
+            return Some(anc);
+        }
+    }
+    None
+}
+
+/// What [`classify`] says of `name`, computed for that name alone (a name without a node is
+/// classified as if it had an empty one).
+pub(crate) fn kind_of(zone: &Zone, name: &Name) -> NameKind {
+    if occluding_cut(zone, name).is_some() {
+        return NameKind::Occluded;
+    }
+    match zone.nodes.get(name) {
+        Some(node) => own_kind(&zone.origin, name, node),
+        None => NameKind::Auth,
+    }
+}
+
+/// Whether an RRset of type `rtype` at a name of kind `kind` is signed (RFC 4035 §2.2).
+pub(crate) fn signs(kind: NameKind, rtype: u16) -> bool {
+    match kind {
+        NameKind::Auth => true,
+        NameKind::Delegation { .. } => matches!(rtype, t::DS | t::NSEC),
+        NameKind::Occluded => false,
+    }
+}
+
+/// Whether the RRset is signed by the keys that sign keys (KSK/CSK) rather than the zone keys.
+pub(crate) fn by_ksk(origin: &Name, owner: &Name, rtype: u16) -> bool {
+    owner == origin && matches!(rtype, t::DNSKEY | t::CDS | t::CDNSKEY)
+}
+
+/// The types an NSEC record at a chain member lists (RFC 4034 §4.1.2): at a delegation only
+/// NS and DS, elsewhere every type of the node; NSEC and RRSIG always. An NSEC3 RRset at the
+/// node (an unsigned name that happens to be an NSEC3 owner) does not count.
+pub(crate) fn nsec_types(kind: NameKind, node: &Node) -> Vec<u16> {
+    let mut types: Vec<u16> = match kind {
+        NameKind::Delegation { .. } => node
+            .rrsets
+            .iter()
+            .map(|r| r.rtype)
+            .filter(|t| matches!(*t, t::NS | t::DS))
+            .collect(),
+        _ => node
+            .rrsets
+            .iter()
+            .map(|r| r.rtype)
+            .filter(|t| *t != t::NSEC3)
+            .collect(),
+    };
+    types.push(t::NSEC);
+    types.push(t::RRSIG);
+    types
+}
+
+/// The records signet adds at the apex: the DNSKEY RRset of the published keys and, for NSEC3,
+/// the NSEC3PARAM record.
+pub(crate) fn apex_sets(keys: &[ActiveKey], params: &SignParams, dttl: u32) -> Vec<RRset> {
+    let mut dnskeys: Vec<Vec<u8>> = Vec::new();
+    for k in keys.iter().filter(|k| k.publish) {
+        if !dnskeys.contains(&k.dnskey) {
+            dnskeys.push(k.dnskey.clone());
+        }
+    }
+    let mut out = vec![RRset {
+        rtype: t::DNSKEY,
+        ttl: params.dnskey_ttl,
+        rdatas: dnskeys,
+    }];
+    if let Denial::Nsec3 {
+        iterations, salt, ..
+    } = &params.denial
+    {
+        let mut rd = vec![1u8, 0];
+        rd.extend_from_slice(&iterations.to_be_bytes());
+        rd.push(salt.len() as u8);
+        rd.extend_from_slice(salt);
+        out.push(RRset {
+            rtype: t::NSEC3PARAM,
+            ttl: dttl,
+            rdatas: vec![rd],
+        });
+    }
+    out
+}
+
+/// The key checks every signing starts with.
+pub(crate) fn check_keys(keys: &[ActiveKey]) -> Result<(), SignError> {
+    if !keys.iter().any(|k| k.signs_keys) {
+        return Err(SignError::NoKeys("to sign the DNSKEY RRset (KSK or CSK)"));
+    }
+    if !keys.iter().any(|k| k.signs_zone) {
+        return Err(SignError::NoKeys("to sign the zone (ZSK or CSK)"));
+    }
+    Ok(())
+}
+
+/// Sorts a node's signatures as every signing path leaves them: by covered type, then RDATA.
+pub(crate) fn sort_sigs(sigs: &mut [Sig]) {
+    if sigs.len() > 1 {
+        sigs.sort_by(|a, b| {
+            a.covered
+                .cmp(&b.covered)
+                .then_with(|| a.rdata.cmp(&b.rdata))
+        });
+    }
 }
 
 /// TTL for NSEC/NSEC3/NSEC3PARAM: min(SOA TTL, SOA MINIMUM) (RFC 9077 §3).
@@ -274,16 +410,16 @@ pub fn sign_zone_incremental(
     sign_zone_with(unsigned, Some((previous, refresh)), keys, params, now)
 }
 
-/// A signature of `previous` that can stand for `set` signed by `key` at `now`.
-fn reusable(
-    previous: &Zone,
-    owner: &Name,
+/// A signature in `node` (the owner's node in the previous version) that can stand for `set`
+/// signed by `key` at `now`: the RRset is unchanged (TTL and canonical records), the signature
+/// is by that key, already valid, and does not expire within `refresh` seconds.
+pub(crate) fn reusable_in(
+    node: &Node,
     set: &RRset,
     key: &ActiveKey,
     now: u64,
     refresh: u32,
 ) -> Option<Sig> {
-    let node = previous.nodes.get(owner)?;
     let old = node.get(set.rtype)?;
     if old.ttl != set.ttl || old.rdatas.len() != set.rdatas.len() {
         return None;
@@ -320,6 +456,47 @@ fn reusable(
         .cloned()
 }
 
+/// Signs `set` at `owner` with every key of its role (`by_ksk`: the keys that sign keys),
+/// handing each signature to `out`. With `previous` (the owner's node in the previous version,
+/// if any, and the refresh margin) a reusable signature ([`reusable_in`]) is kept instead of a
+/// new one, except for the SOA, which is always signed anew.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn sign_set(
+    owner: &Name,
+    set: &RRset,
+    by_ksk: bool,
+    keys: &[ActiveKey],
+    params: &SignParams,
+    now: u64,
+    previous: Option<(Option<&Node>, u32)>,
+    signer: &Name,
+    buf: &mut Vec<u8>,
+    out: &mut impl FnMut(Sig),
+) -> Result<(), SignError> {
+    let (validity, jitter) = if by_ksk {
+        (params.validity_dnskey, params.dnskey_jitter)
+    } else {
+        (params.validity, params.jitter)
+    };
+    let exp = expiration(now, validity, jitter, owner, set.rtype);
+    let inc = (now as u32).wrapping_sub(INCEPTION_BACKDATE);
+    for k in keys {
+        if !(if by_ksk { k.signs_keys } else { k.signs_zone }) {
+            continue;
+        }
+        if let Some((Some(prev), refresh)) = previous {
+            if set.rtype != t::SOA {
+                if let Some(sig) = reusable_in(prev, set, k, now, refresh) {
+                    out(sig);
+                    continue;
+                }
+            }
+        }
+        out(sign_rrset(owner, set, k, signer, inc, exp, buf)?);
+    }
+    Ok(())
+}
+
 fn sign_zone_with(
     unsigned: Zone,
     previous: Option<(&Zone, u32)>,
@@ -327,42 +504,15 @@ fn sign_zone_with(
     params: &SignParams,
     now: u64,
 ) -> Result<Zone, SignError> {
-    if !keys.iter().any(|k| k.signs_keys) {
-        return Err(SignError::NoKeys("to sign the DNSKEY RRset (KSK or CSK)"));
-    }
-    if !keys.iter().any(|k| k.signs_zone) {
-        return Err(SignError::NoKeys("to sign the zone (ZSK or CSK)"));
-    }
+    check_keys(keys)?;
     let mut phases = phase::Phases::new("sign");
     let mut zone = unsigned;
     let origin = zone.origin.clone();
     let dttl = denial_ttl(&zone);
     {
         let apex = zone.nodes.entry(origin.clone()).or_default();
-        let mut dnskeys: Vec<Vec<u8>> = Vec::new();
-        for k in keys.iter().filter(|k| k.publish) {
-            if !dnskeys.contains(&k.dnskey) {
-                dnskeys.push(k.dnskey.clone());
-            }
-        }
-        apex.put(RRset {
-            rtype: t::DNSKEY,
-            ttl: params.dnskey_ttl,
-            rdatas: dnskeys,
-        });
-        if let Denial::Nsec3 {
-            iterations, salt, ..
-        } = &params.denial
-        {
-            let mut rd = vec![1u8, 0];
-            rd.extend_from_slice(&iterations.to_be_bytes());
-            rd.push(salt.len() as u8);
-            rd.extend_from_slice(salt);
-            apex.put(RRset {
-                rtype: t::NSEC3PARAM,
-                ttl: dttl,
-                rdatas: vec![rd],
-            });
+        for set in apex_sets(keys, params, dttl) {
+            apex.put(set);
         }
     }
     let mut kinds = classify(&zone);
@@ -387,18 +537,11 @@ fn sign_zone_with(
         names.push(name);
         nodes.push(node);
         for set in &node.rrsets {
-            let sign = match kind {
-                NameKind::Auth => true,
-                NameKind::Delegation { .. } => matches!(set.rtype, t::DS | t::NSEC),
-                NameKind::Occluded => false,
-            };
-            if sign {
-                let by_ksk =
-                    name == &origin && matches!(set.rtype, t::DNSKEY | t::CDS | t::CDNSKEY);
+            if signs(*kind, set.rtype) {
                 tasks.push(Task {
                     node: i,
                     rtype: set.rtype,
-                    by_ksk,
+                    by_ksk: by_ksk(&origin, name, set.rtype),
                 });
             }
         }
@@ -434,45 +577,20 @@ fn sign_zone_with(
                             let Some(set) = node.get(task.rtype) else {
                                 continue;
                             };
-                            let validity = if task.by_ksk {
-                                params.validity_dnskey
-                            } else {
-                                params.validity
-                            };
-                            let jitter = if task.by_ksk {
-                                params.dnskey_jitter
-                            } else {
-                                params.jitter
-                            };
-                            let exp = expiration(now, validity, jitter, owner, task.rtype);
-                            let inc = (now as u32).wrapping_sub(INCEPTION_BACKDATE);
-                            for k in keys {
-                                let use_it = if task.by_ksk {
-                                    k.signs_keys
-                                } else {
-                                    k.signs_zone
-                                };
-                                if !use_it {
-                                    continue;
-                                }
-                                if let Some((prev, refresh)) = previous {
-                                    if task.rtype != t::SOA {
-                                        if let Some(sig) =
-                                            reusable(prev, owner, set, k, now, refresh)
-                                        {
-                                            local.push((task.node, sig));
-                                            continue;
-                                        }
-                                    }
-                                }
-                                match sign_rrset(owner, set, k, &signer_name, inc, exp, &mut buf) {
-                                    Ok(sig) => local.push((task.node, sig)),
-                                    Err(e) => {
-                                        res = Err(e);
-                                        break;
-                                    }
-                                }
-                            }
+                            let prev = previous.map(|(p, r)| (p.nodes.get(owner), r));
+                            let node_no = task.node;
+                            res = sign_set(
+                                owner,
+                                set,
+                                task.by_ksk,
+                                keys,
+                                params,
+                                now,
+                                prev,
+                                &signer_name,
+                                &mut buf,
+                                &mut |sig| local.push((node_no, sig)),
+                            );
                             if res.is_err() {
                                 break;
                             }
@@ -507,13 +625,7 @@ fn sign_zone_with(
         while let Some((_, sig)) = sigs.next_if(|(n, _)| *n == i) {
             node.sigs.push(sig);
         }
-        if node.sigs.len() > 1 {
-            node.sigs.sort_by(|a, b| {
-                a.covered
-                    .cmp(&b.covered)
-                    .then_with(|| a.rdata.cmp(&b.rdata))
-            });
-        }
+        sort_sigs(&mut node.sigs);
     }
     phases.mark("attach");
     Ok(zone)
@@ -597,7 +709,6 @@ fn add_nsec_chain(zone: &mut Zone, kinds: &[NameKind], ttl: u32) {
             .collect();
         let n = chain.len();
         let mut it = chain.iter().enumerate();
-        let mut types: Vec<u16> = Vec::with_capacity(16);
         kinds
             .iter()
             .map(|k| {
@@ -605,19 +716,7 @@ fn add_nsec_chain(zone: &mut Zone, kinds: &[NameKind], ttl: u32) {
                     return None;
                 }
                 let (i, (_, node, kind)) = it.next()?;
-                types.clear();
-                match kind {
-                    NameKind::Delegation { .. } => types.extend(
-                        node.rrsets
-                            .iter()
-                            .map(|r| r.rtype)
-                            .filter(|t| matches!(*t, t::NS | t::DS)),
-                    ),
-                    _ => types.extend(node.rrsets.iter().map(|r| r.rtype)),
-                }
-                types.push(t::NSEC);
-                types.push(t::RRSIG);
-                let bitmap = rdata::encode_bitmap(&mut types);
+                let bitmap = rdata::encode_bitmap(&mut nsec_types(*kind, node));
                 let next = chain[(i + 1) % n].0;
                 let mut rd = Vec::with_capacity(next.wire_len() + bitmap.len());
                 rd.extend_from_slice(next.as_wire());
@@ -640,20 +739,9 @@ fn add_nsec_chain(zone: &mut Zone, kinds: &[NameKind], ttl: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keystore::{dnskey_rdata, key_tag, pkcs8, RingSigningKey};
 
     fn key() -> ActiveKey {
-        let der = pkcs8::ed25519_pkcs8(&[9u8; 32]);
-        let k = RingSigningKey::from_der(15, &der).unwrap();
-        let dnskey = dnskey_rdata(257, 15, k.public_key());
-        ActiveKey {
-            tag: key_tag(&dnskey),
-            dnskey,
-            key: Arc::new(k),
-            signs_keys: true,
-            signs_zone: true,
-            publish: true,
-        }
+        fixtures::ed25519_key(9, 257, true, true).unwrap()
     }
 
     fn zone(serial: u32, extra: &str) -> Zone {

@@ -11,7 +11,7 @@ use data_encoding::BASE32HEX_NOPAD;
 use ring::digest::{Context, SHA1_FOR_LEGACY_USE_ONLY};
 
 /// RFC 5155 §5: IH(salt, x, 0) = H(x || salt); IH(salt, x, k) = H(IH(salt, x, k-1) || salt).
-pub fn hash(name: &Name, salt: &[u8], iterations: u16) -> [u8; 20] {
+pub fn hash(name: &Name, salt: &[u8], iterations: u16) -> [u8; HASH_LEN] {
     let mut ctx = Context::new(&SHA1_FOR_LEGACY_USE_ONLY);
     ctx.update(&name.canonical_wire());
     ctx.update(salt);
@@ -30,6 +30,78 @@ pub fn hash(name: &Name, salt: &[u8], iterations: u16) -> [u8; 20] {
 pub fn owner_of(hash: &[u8], origin: &Name) -> Result<Name, String> {
     let label = BASE32HEX_NOPAD.encode(hash).to_ascii_lowercase();
     origin.prepend(label.as_bytes())
+}
+
+/// The types the NSEC3 record of a non-occluded node lists (RFC 5155 §7.1): a secure
+/// delegation NS, DS, RRSIG; an insecure one NS, or `None` under opt-out (no NSEC3 record); any
+/// other node its types, RRSIG when it has any. An NSEC3 or NSEC RRset at the node (an unsigned
+/// name that happens to be an NSEC3 owner) does not count.
+pub(crate) fn nsec3_types(kind: NameKind, node: &Node, opt_out: bool) -> Option<Vec<u16>> {
+    match kind {
+        NameKind::Occluded => None,
+        NameKind::Delegation { secure } => {
+            if !secure && opt_out {
+                None
+            } else if secure {
+                Some(vec![t::NS, t::DS, t::RRSIG])
+            } else {
+                Some(vec![t::NS])
+            }
+        }
+        NameKind::Auth => {
+            let mut v: Vec<u16> = node
+                .rrsets
+                .iter()
+                .map(|r| r.rtype)
+                .filter(|t| !matches!(*t, t::NSEC3 | t::NSEC))
+                .collect();
+            if !v.is_empty() {
+                v.push(t::RRSIG);
+            }
+            Some(v)
+        }
+    }
+}
+
+/// Octets of an NSEC3 hash (SHA-1, RFC 5155 §5).
+pub const HASH_LEN: usize = 20;
+
+/// NSEC3 RDATA (RFC 5155 §3.2): SHA-1, `flags` (1: opt-out), iterations, salt, next hash,
+/// type bitmap.
+pub(crate) fn nsec3_rdata(
+    flags: u8,
+    iterations: u16,
+    salt: &[u8],
+    next: &[u8; HASH_LEN],
+    bitmap: &[u8],
+) -> Vec<u8> {
+    let mut rd = Vec::with_capacity(5 + salt.len() + 1 + HASH_LEN + bitmap.len());
+    rd.push(1); // SHA-1
+    rd.push(flags);
+    rd.extend_from_slice(&iterations.to_be_bytes());
+    rd.push(salt.len() as u8);
+    rd.extend_from_slice(salt);
+    rd.push(HASH_LEN as u8);
+    rd.extend_from_slice(next);
+    rd.extend_from_slice(bitmap);
+    rd
+}
+
+/// The parts of an NSEC3 RDATA: (flags, next hash, type bitmap).
+pub(crate) fn nsec3_parts(rd: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let flags = *rd.get(1)?;
+    let salt_len = *rd.get(4)? as usize;
+    let hl = *rd.get(5 + salt_len)? as usize;
+    let start = 6 + salt_len;
+    let next = rd.get(start..start + hl)?;
+    Some((flags, next, rd.get(start + hl..)?))
+}
+
+/// The hash an NSEC3 owner name stands for (its first label, base32hex).
+pub(crate) fn owner_hash(owner: &Name) -> Option<[u8; HASH_LEN]> {
+    let label = owner.first_label()?.to_ascii_uppercase();
+    let v = BASE32HEX_NOPAD.decode(&label).ok()?;
+    v.try_into().ok()
 }
 
 /// Where an NSEC3 record's owner hash comes from (for the collision message).
@@ -83,29 +155,12 @@ pub fn add_nsec3_chain(
                     let mut entries = Vec::with_capacity(part.len());
                     let mut ents = Vec::new();
                     for (name, node, kind) in part {
-                        let mut types: Vec<u16> = match kind {
-                            NameKind::Occluded => continue,
-                            NameKind::Delegation { secure } => {
-                                if !secure && opt_out {
-                                    // still record its empty non-terminal ancestors below
-                                    vec![u16::MAX]
-                                } else {
-                                    let mut v = vec![t::NS];
-                                    if *secure {
-                                        v.push(t::DS);
-                                        v.push(t::RRSIG);
-                                    }
-                                    v
-                                }
-                            }
-                            NameKind::Auth => {
-                                let mut v: Vec<u16> = node.rrsets.iter().map(|r| r.rtype).collect();
-                                if !v.is_empty() {
-                                    v.push(t::RRSIG);
-                                }
-                                v
-                            }
-                        };
+                        if matches!(kind, NameKind::Occluded) {
+                            continue;
+                        }
+                        // None: an insecure delegation left out by opt-out, whose empty
+                        // non-terminal ancestors are still recorded below
+                        let types = nsec3_types(**kind, node, opt_out);
                         // ancestors between the name and the apex that hold nothing are empty
                         // non-terminals
                         if name.label_count() > origin.label_count() + 1 {
@@ -121,9 +176,9 @@ pub fn add_nsec3_chain(
                                 anc = next;
                             }
                         }
-                        if types == [u16::MAX] {
+                        let Some(mut types) = types else {
                             continue;
-                        }
+                        };
                         let bm = rdata::encode_bitmap(&mut types);
                         entries.push((hash(name, salt, iterations), bm, Source::Node(name)));
                     }
@@ -167,15 +222,7 @@ pub fn add_nsec3_chain(
     let make = |i: usize| -> Result<(Name, RRset), SignError> {
         let next = &entries[(i + 1) % n].0;
         let (h, bm, _) = &entries[i];
-        let mut rd = Vec::with_capacity(5 + salt.len() + 21 + bm.len());
-        rd.push(1); // SHA-1
-        rd.push(flags);
-        rd.extend_from_slice(&iterations.to_be_bytes());
-        rd.push(salt.len() as u8);
-        rd.extend_from_slice(salt);
-        rd.push(20);
-        rd.extend_from_slice(next);
-        rd.extend_from_slice(bm);
+        let rd = nsec3_rdata(flags, iterations, salt, next, bm);
         let owner = owner_of(h, &origin).map_err(SignError::Zone)?;
         Ok((
             owner,

@@ -3,11 +3,14 @@
 //! (RFC 4035 §2.2), nothing non-authoritative is signed, and the NSEC/NSEC3 chain is closed.
 
 use super::canonical;
-use super::{classify, NameKind};
+use super::delta::{is_member, nsec3_neighbour, nsec_next_member, nsec_prev_member};
+use super::{classify, kind_of, nsec3, nsec_types, NameKind};
 use crate::dns::name::Name;
+use crate::dns::rdata;
 use crate::dns::rtype::{self, t};
-use crate::zone::data::{RRset, Sig, Zone};
+use crate::zone::data::{Node, RRset, Sig, Zone};
 use ring::signature;
+use std::collections::BTreeSet;
 
 /// Verifies one signature over `signed_data` with a DNSKEY RDATA. Unknown algorithms fail.
 pub fn verify_signature(dnskey: &[u8], signed_data: &[u8], sig: &[u8]) -> bool {
@@ -121,16 +124,10 @@ fn check_zone_inner(zone: &Zone, now: u64, every: u64, previous: Option<&Zone>) 
     let crypto = every > 0;
     let mut problems = Vec::new();
     let now32 = now as u32;
-    let Some(dnskeys) = zone.nodes.get(&zone.origin).and_then(|n| n.get(t::DNSKEY)) else {
-        return vec!["no DNSKEY RRset at the apex".into()];
+    let (dnskeys, algs) = match apex_keys(zone) {
+        Ok(v) => v,
+        Err(e) => return vec![e],
     };
-    let mut algs: Vec<u8> = dnskeys
-        .rdatas
-        .iter()
-        .filter_map(|k| k.get(3).copied())
-        .collect();
-    algs.sort_unstable();
-    algs.dedup();
     let kinds = classify(zone);
     let nsec3 = zone
         .nodes
@@ -139,56 +136,27 @@ fn check_zone_inner(zone: &Zone, now: u64, every: u64, previous: Option<&Zone>) 
     let mut chain: Vec<(Name, Vec<u8>)> = Vec::new();
     let mut jobs: Vec<(&Name, &RRset, Vec<&Sig>)> = Vec::new();
     for ((name, node), kind) in zone.nodes.iter().zip(&kinds) {
-        if problems.len() > 50 {
+        if problems.len() > MAX_PROBLEMS {
             problems.push("… more problems omitted".into());
             break;
         }
-        for set in &node.rrsets {
-            let must_sign = match kind {
-                NameKind::Auth => true,
-                NameKind::Delegation { .. } => matches!(set.rtype, t::DS | t::NSEC),
-                NameKind::Occluded => false,
+        check_node(name, node, *kind, &algs, &mut problems, |set, mine| {
+            let mine: Vec<&Sig> = match previous.and_then(|p| p.nodes.get(name)) {
+                Some(pn) if pn.get(set.rtype) == Some(set) => mine
+                    .into_iter()
+                    .filter(|s| !pn.sigs.iter().any(|o| o.rdata == s.rdata))
+                    .collect(),
+                _ => mine,
             };
-            let sigs: Vec<&Sig> = node.sigs_for(set.rtype).collect();
-            if !must_sign {
-                if !sigs.is_empty() {
-                    problems.push(format!(
-                        "{name} {}: signed but not authoritative",
-                        rtype::type_name(set.rtype)
-                    ));
-                }
-                continue;
+            if crypto
+                && !mine.is_empty()
+                && (every == 1
+                    || name == &zone.origin
+                    || sample_hash(name, set.rtype).is_multiple_of(every))
+            {
+                jobs.push((name, set, mine));
             }
-            for alg in &algs {
-                let mine: Vec<&Sig> = sigs
-                    .iter()
-                    .copied()
-                    .filter(|s| s.rdata.get(2) == Some(alg))
-                    .collect();
-                if mine.is_empty() {
-                    problems.push(format!(
-                        "{name} {}: no RRSIG with algorithm {alg}",
-                        rtype::type_name(set.rtype)
-                    ));
-                    continue;
-                }
-                let mine: Vec<&Sig> = match previous.and_then(|p| p.nodes.get(name)) {
-                    Some(pn) if pn.get(set.rtype) == Some(set) => mine
-                        .into_iter()
-                        .filter(|s| !pn.sigs.iter().any(|o| o.rdata == s.rdata))
-                        .collect(),
-                    _ => mine,
-                };
-                if crypto
-                    && !mine.is_empty()
-                    && (every == 1
-                        || name == &zone.origin
-                        || sample_hash(name, set.rtype).is_multiple_of(every))
-                {
-                    jobs.push((name, set, mine));
-                }
-            }
-        }
+        });
         if let Some(n) = node.get(t::NSEC) {
             if let Some(rd) = n.rdatas.first() {
                 chain.push((name.clone(), rd.clone()));
@@ -201,11 +169,7 @@ fn check_zone_inner(zone: &Zone, now: u64, every: u64, previous: Option<&Zone>) 
     problems.extend(verify_jobs(&jobs, &dnskeys.rdatas, now32));
     // NSEC chain closure: each next name is the following owner, the last points to the apex
     for (i, (_, rd)) in chain.iter().enumerate() {
-        let Some(end) = crate::dns::wire::name_len(rd, 0) else {
-            problems.push("malformed NSEC".into());
-            continue;
-        };
-        let next = Name::from_wire(&rd[..end]).ok();
+        let next = nsec_next_name(rd);
         let want = &chain[(i + 1) % chain.len()].0;
         if next.as_ref() != Some(want) {
             problems.push(format!("{}: NSEC next name is not {want}", chain[i].0));
@@ -214,10 +178,318 @@ fn check_zone_inner(zone: &Zone, now: u64, every: u64, previous: Option<&Zone>) 
     problems
 }
 
+/// Problems listed before the check gives up on a broken zone.
+const MAX_PROBLEMS: usize = 50;
+
+/// The apex DNSKEY RRset and the algorithms it holds (sorted, unique).
+fn apex_keys(zone: &Zone) -> Result<(&RRset, Vec<u8>), String> {
+    let Some(dnskeys) = zone.nodes.get(&zone.origin).and_then(|n| n.get(t::DNSKEY)) else {
+        return Err("no DNSKEY RRset at the apex".into());
+    };
+    let mut algs: Vec<u8> = dnskeys
+        .rdatas
+        .iter()
+        .filter_map(|k| k.get(3).copied())
+        .collect();
+    algs.sort_unstable();
+    algs.dedup();
+    Ok((dnskeys, algs))
+}
+
+/// The signature checks of one node of kind `kind`: nothing non-authoritative is signed, and
+/// every authoritative RRset has a signature by each algorithm of `algs`; those signatures,
+/// per RRset and algorithm, go to `verify` for the cryptographic check.
+fn check_node<'a>(
+    name: &Name,
+    node: &'a Node,
+    kind: NameKind,
+    algs: &[u8],
+    problems: &mut Vec<String>,
+    mut verify: impl FnMut(&'a RRset, Vec<&'a Sig>),
+) {
+    for set in &node.rrsets {
+        let sigs: Vec<&Sig> = node.sigs_for(set.rtype).collect();
+        if !super::signs(kind, set.rtype) {
+            if !sigs.is_empty() {
+                problems.push(format!(
+                    "{name} {}: signed but not authoritative",
+                    rtype::type_name(set.rtype)
+                ));
+            }
+            continue;
+        }
+        for alg in algs {
+            let mine: Vec<&Sig> = sigs
+                .iter()
+                .copied()
+                .filter(|s| s.rdata.get(2) == Some(alg))
+                .collect();
+            if mine.is_empty() {
+                problems.push(format!(
+                    "{name} {}: no RRSIG with algorithm {alg}",
+                    rtype::type_name(set.rtype)
+                ));
+                continue;
+            }
+            verify(set, mine);
+        }
+    }
+}
+
+/// The next owner name of an NSEC RDATA.
+fn nsec_next_name(rd: &[u8]) -> Option<Name> {
+    let end = crate::dns::wire::name_len(rd, 0)?;
+    Name::from_wire(&rd[..end]).ok()
+}
+
+/// The self-check of [`check_zone`] restricted to the names of `changed` (from
+/// [`super::delta::sign_zone_delta`]), at a cost proportional to that set: at each changed
+/// name every RRSIG verifies (each one, by a key of the apex DNSKEY RRset, inside its validity
+/// window) and covers an RRset of the node; every authoritative RRset is signed by every
+/// algorithm of the DNSKEY RRset; nothing non-authoritative is signed; and the NSEC or NSEC3
+/// chain is consistent there: a chain member has its record, its next name is the next member
+/// and its bitmap the node's types; the member before each changed name points to the member
+/// after it; NSEC3 records exist exactly for the changed names and the empty non-terminals
+/// above them that the chain must hold.
+pub fn check_zone_delta(zone: &Zone, now: u64, changed: &BTreeSet<Name>) -> Vec<String> {
+    let (dnskeys, algs) = match apex_keys(zone) {
+        Ok(v) => v,
+        Err(e) => return vec![e],
+    };
+    let origin = &zone.origin;
+    let mut problems = Vec::new();
+    let mut jobs: Vec<(&Name, &RRset, Vec<&Sig>)> = Vec::new();
+    // NSEC3: (iterations, salt, opt-out) from the NSEC3PARAM and the apex's NSEC3 record
+    let nsec3 = match zone.nodes.get(origin).and_then(|n| n.get(t::NSEC3PARAM)) {
+        None => None,
+        Some(p) => {
+            let Some(rd) = p.rdatas.first().filter(|rd| rd.len() >= 5) else {
+                return vec!["malformed NSEC3PARAM".into()];
+            };
+            let iterations = u16::from_be_bytes([rd[2], rd[3]]);
+            let salt = rd.get(5..5 + rd[4] as usize).unwrap_or_default().to_vec();
+            let apex_hash = nsec3::hash(origin, &salt, iterations);
+            let flags = nsec3::owner_of(&apex_hash, origin)
+                .ok()
+                .and_then(|o| nsec3_at(zone, &o))
+                .and_then(|rd| nsec3::nsec3_parts(rd))
+                .map(|(f, _, _)| f);
+            let Some(flags) = flags else {
+                return vec![format!("{origin}: no NSEC3 record for the apex")];
+            };
+            Some((iterations, salt, flags & 1 == 1))
+        }
+    };
+    let mut seen: BTreeSet<Name> = BTreeSet::new();
+    for name in changed {
+        if problems.len() > MAX_PROBLEMS {
+            problems.push("… more problems omitted".into());
+            break;
+        }
+        if !name.is_subdomain_of(origin) {
+            problems.push(format!("{name}: outside the zone"));
+            continue;
+        }
+        if let Some(node) = zone.nodes.get(name) {
+            let kind = kind_of(zone, name);
+            // each signature on its own: every one must verify
+            check_node(name, node, kind, &algs, &mut problems, |set, mine| {
+                jobs.extend(mine.into_iter().map(|s| (name, set, vec![s])));
+            });
+            for s in &node.sigs {
+                if !node.has(s.covered) {
+                    problems.push(format!(
+                        "{name}: RRSIG over {}, which the node does not hold",
+                        rtype::type_name(s.covered)
+                    ));
+                }
+            }
+            match &nsec3 {
+                None => match (is_member(zone, name, node), node.get(t::NSEC)) {
+                    (true, None) => problems.push(format!("{name}: no NSEC record")),
+                    (false, Some(_)) => {
+                        problems.push(format!("{name}: NSEC record outside the chain"))
+                    }
+                    (true, Some(set)) => {
+                        let rd = set.rdatas.first().map(|v| v.as_slice()).unwrap_or_default();
+                        let want = nsec_next_member(zone, name);
+                        if nsec_next_name(rd).as_ref() != Some(&want) {
+                            problems.push(format!("{name}: NSEC next name is not {want}"));
+                        }
+                        let end = crate::dns::wire::name_len(rd, 0).unwrap_or(rd.len());
+                        let bitmap = rdata::encode_bitmap(&mut nsec_types(kind, node));
+                        if rd[end..] != bitmap[..] {
+                            problems.push(format!("{name}: NSEC bitmap is not the node's types"));
+                        }
+                    }
+                    (false, None) => {}
+                },
+                Some((iterations, salt, opt_out)) => {
+                    if node.has(t::NSEC) {
+                        problems.push(format!("{name}: NSEC record in an NSEC3 zone"));
+                    }
+                    if let Some(rd) = nsec3_at(zone, name) {
+                        problems.extend(check_nsec3_record(
+                            zone,
+                            name,
+                            rd,
+                            *iterations,
+                            salt,
+                            *opt_out,
+                        ));
+                    }
+                }
+            }
+        }
+        match &nsec3 {
+            None => {
+                // the member before the name points to the member after it
+                let p = nsec_prev_member(zone, name);
+                let next = zone
+                    .nodes
+                    .get(&p)
+                    .and_then(|n| n.get(t::NSEC))
+                    .and_then(|s| s.rdatas.first())
+                    .and_then(|rd| nsec_next_name(rd));
+                let want = nsec_next_member(zone, &p);
+                if next.as_ref() != Some(&want) {
+                    problems.push(format!("{p}: NSEC next name is not {want}"));
+                }
+            }
+            Some((iterations, salt, opt_out)) => {
+                // where an NSEC3 owner went away, the owner before it now points past it
+                if name.label_count() == origin.label_count() + 1 && nsec3_at(zone, name).is_none()
+                {
+                    if let Some(p) = nsec3_neighbour(zone, name, false) {
+                        if let Some(rd) = nsec3_at(zone, &p) {
+                            problems.extend(check_nsec3_record(
+                                zone,
+                                &p,
+                                rd,
+                                *iterations,
+                                salt,
+                                *opt_out,
+                            ));
+                        }
+                    }
+                }
+                // the entries of the name and of the ancestors whose existence follows it
+                let mut a = Some(name.clone());
+                while let Some(x) = a {
+                    if !seen.insert(x.clone()) {
+                        break;
+                    }
+                    let want = super::delta::nsec3_entry(zone, &x, *opt_out);
+                    let h = nsec3::hash(&x, salt, *iterations);
+                    let owner = match nsec3::owner_of(&h, origin) {
+                        Ok(o) => o,
+                        Err(e) => {
+                            problems.push(format!("{x}: {e}"));
+                            break;
+                        }
+                    };
+                    match (want, nsec3_at(zone, &owner)) {
+                        (Some(mut types), Some(rd)) => {
+                            let bitmap = rdata::encode_bitmap(&mut types);
+                            if nsec3::nsec3_parts(rd).map(|p| p.2) != Some(&bitmap[..]) {
+                                problems.push(format!(
+                                    "{x}: NSEC3 bitmap at {owner} is not the node's types"
+                                ));
+                            }
+                        }
+                        (Some(_), None) => problems.push(format!("{x}: no NSEC3 record")),
+                        (None, Some(_)) => problems.push(format!(
+                            "{x}: NSEC3 record at {owner} for a name outside the chain"
+                        )),
+                        (None, None) => {}
+                    }
+                    a = if &x == origin { None } else { x.parent() };
+                }
+            }
+        }
+    }
+    problems.extend(verify_jobs(&jobs, &dnskeys.rdatas, now as u32));
+    problems
+}
+
+/// The NSEC3 RDATA at `owner`, if any.
+fn nsec3_at<'a>(zone: &'a Zone, owner: &Name) -> Option<&'a [u8]> {
+    zone.nodes
+        .get(owner)
+        .and_then(|n| n.get(t::NSEC3))
+        .and_then(|s| s.rdatas.first())
+        .map(|v| v.as_slice())
+}
+
+/// One NSEC3 record at `owner`: the zone's parameters, and its next hash is the next NSEC3
+/// owner's in hash order, and the owner before it points to it.
+fn check_nsec3_record(
+    zone: &Zone,
+    owner: &Name,
+    rd: &[u8],
+    iterations: u16,
+    salt: &[u8],
+    opt_out: bool,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let Some((flags, next, _)) = nsec3::nsec3_parts(rd) else {
+        return vec![format!("{owner}: malformed NSEC3")];
+    };
+    if rd[0] != 1
+        || u16::from_be_bytes([rd[2], rd[3]]) != iterations
+        || rd.get(5..5 + rd[4] as usize) != Some(salt)
+        || flags != u8::from(opt_out)
+    {
+        problems.push(format!("{owner}: NSEC3 parameters differ from NSEC3PARAM"));
+    }
+    let want = nsec3_neighbour(zone, owner, true).and_then(|n| nsec3::owner_hash(&n));
+    if want.as_ref().map(|h| &h[..]) != Some(next) {
+        problems.push(format!("{owner}: NSEC3 next hash is not the next owner's"));
+    }
+    let Some(here) = nsec3::owner_hash(owner) else {
+        return vec![format!("{owner}: NSEC3 owner is not a hash")];
+    };
+    let prev_next = nsec3_neighbour(zone, owner, false)
+        .and_then(|p| nsec3_at(zone, &p))
+        .and_then(|rd| nsec3::nsec3_parts(rd))
+        .map(|p| p.1);
+    if prev_next != Some(&here[..]) {
+        problems.push(format!(
+            "{owner}: the NSEC3 owner before it does not point to it"
+        ));
+    }
+    problems
+}
+
+/// Up to this many signature jobs (a small delta) are verified on the calling thread: starting
+/// threads would cost more than the checks.
+const INLINE_JOBS: usize = 32;
+
 /// Verifies signature jobs on all cores; returns the problems.
 fn verify_jobs(jobs: &[(&Name, &RRset, Vec<&Sig>)], dnskeys: &[Vec<u8>], now: u32) -> Vec<String> {
     if jobs.is_empty() {
         return Vec::new();
+    }
+    let part_problems = |part: &[(&Name, &RRset, Vec<&Sig>)]| {
+        let mut out = Vec::new();
+        for (name, set, sigs) in part {
+            let results: Vec<Result<(), String>> = sigs
+                .iter()
+                .map(|s| verify_rrsig(name, set, &s.rdata, dnskeys, now))
+                .collect();
+            if !results.iter().any(|r| r.is_ok()) {
+                let why = results
+                    .into_iter()
+                    .filter_map(|r| r.err())
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                out.push(format!("{name} {}: {why}", rtype::type_name(set.rtype)));
+            }
+        }
+        out
+    };
+    if jobs.len() <= INLINE_JOBS {
+        return part_problems(jobs);
     }
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -226,26 +498,7 @@ fn verify_jobs(jobs: &[(&Name, &RRset, Vec<&Sig>)], dnskeys: &[Vec<u8>], now: u3
     std::thread::scope(|s| {
         let handles: Vec<_> = jobs
             .chunks(chunk)
-            .map(|part| {
-                s.spawn(move || {
-                    let mut out = Vec::new();
-                    for (name, set, sigs) in part {
-                        let results: Vec<Result<(), String>> = sigs
-                            .iter()
-                            .map(|s| verify_rrsig(name, set, &s.rdata, dnskeys, now))
-                            .collect();
-                        if !results.iter().any(|r| r.is_ok()) {
-                            let why = results
-                                .into_iter()
-                                .filter_map(|r| r.err())
-                                .collect::<Vec<_>>()
-                                .join("; ");
-                            out.push(format!("{name} {}: {why}", rtype::type_name(set.rtype)));
-                        }
-                    }
-                    out
-                })
-            })
+            .map(|part| s.spawn(move || part_problems(part)))
             .collect();
         handles
             .into_iter()
