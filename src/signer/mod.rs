@@ -61,7 +61,7 @@ pub enum Denial {
 }
 
 /// What the policy says about signing.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SignParams {
     pub denial: Denial,
     pub dnskey_ttl: u32,

@@ -302,6 +302,16 @@ struct ActiveCache {
     plan: kasp::KeyPlan,
     cfg: usize,
     keys: Vec<signer::ActiveKey>,
+    /// The signing parameters the served version was made with.
+    params: Option<signer::SignParams>,
+}
+
+/// How a version was signed, for the log and the caller's bookkeeping.
+enum SignedHow {
+    /// The whole zone walked (first version, key or parameter change, signatures due).
+    Full,
+    /// Only what the upstream change reached ([`signer::delta`]): these names changed.
+    Delta(std::collections::BTreeSet<Name>),
 }
 
 /// The tags of the keys whose DS the parent should hold now ([`kasp::KeyPlan::want_ds`]); for
@@ -1098,6 +1108,15 @@ impl ZoneTask {
         let dir = self.dir.clone();
         let served_prev = self.current.clone();
         let previous = if full { None } else { self.current.clone() };
+        // the diff-driven path needs: the names upstream touched since the served version, and
+        // no signature of it due for renewal (the walk of the full path renews those)
+        let refresh = (policy.signatures_refresh + RESIGN_BATCH_WINDOW).min(u32::MAX as u64 / 2)
+            as u32;
+        let touched = match (&previous, &self.upstream_touched, self.expiry) {
+            (Some(_), Some(t), Some(e)) if e > now + refresh as u64 => Some(t.clone()),
+            _ => None,
+        };
+        let prev_expiry = self.expiry;
         let journal = self.journal.clone();
         let snap = self.persist.signed.clone();
         let kstate = self.kstate.clone();
@@ -1105,25 +1124,12 @@ impl ZoneTask {
         let peers = self.peer_hold(now).await;
         let zname2 = zname.clone();
         let result = tokio::task::spawn_blocking(
-            move || -> Result<(Zone, ZoneKeyState, StepOutcome, ActiveCache), String> {
+            move || -> Result<(Zone, ZoneKeyState, StepOutcome, ActiveCache, SignedHow), String> {
                 let mut lap = Lap::new(&zname2);
                 let overlay = overlay?;
                 let (kst, out, _) =
                     manage_keys(&cfg, &zcfg, &policy, &dir, kstate, None, now, peers.as_ref())?;
                 let plan = kasp::plan(&kst);
-                let mut active = if plan.unsigned {
-                    Vec::new()
-                } else {
-                    match cached_keys {
-                        Some(c) if c.plan == plan && c.cfg == cfg_id => c.keys,
-                        _ => keys::plan_keys(&cfg, &zcfg.name, &kst, &plan)?,
-                    }
-                };
-                let loaded = ActiveCache {
-                    plan: plan.clone(),
-                    cfg: cfg_id,
-                    keys: active.clone(),
-                };
                 let salt_len = policy.nsec3.as_ref().map(|n| n.salt_length).unwrap_or(0);
                 let salt = keys::nsec3_salt(&dir, salt_len)?;
                 let mut params = keys::sign_params(&policy, salt);
@@ -1132,8 +1138,28 @@ impl ZoneTask {
                     params.validity,
                     policy.signatures_refresh.min(u32::MAX as u64) as u32,
                 );
+                // the same keys and parameters as the served version: the delta may be used
+                let (mut active, same) = if plan.unsigned {
+                    (Vec::new(), false)
+                } else {
+                    match cached_keys {
+                        Some(c) if c.plan == plan && c.cfg == cfg_id => {
+                            let same = c.params.as_ref() == Some(&params);
+                            (c.keys, same)
+                        }
+                        _ => (keys::plan_keys(&cfg, &zcfg.name, &kst, &plan)?, false),
+                    }
+                };
+                let touched = touched.filter(|_| same);
+                let loaded = ActiveCache {
+                    plan: plan.clone(),
+                    cfg: cfg_id,
+                    keys: active.clone(),
+                    params: Some(params.clone()),
+                };
                 let prev = previous.as_ref().map(|s| &s.zone);
                 lap.phase("keys");
+                let mut how = SignedHow::Full;
                 let signed = if plan.unsigned {
                     // the end of going insecure: served without any DNSSEC record
                     unsigned
@@ -1142,26 +1168,35 @@ impl ZoneTask {
                         .map_err(|e| format!("zone {}: {e}", zcfg.name))?;
                     // multi-signer: foreign DNSKEYs, injected CDS/CDNSKEY/NS/CSYNC
                     overlay.merge(&mut unsigned, &mut active, params.dnskey_ttl);
-                    match prev {
-                    Some(p) => {
+                    match (prev, touched) {
+                        (Some(p), Some(t)) => {
+                            // the served version, shared chunk by chunk, changed where the
+                            // upstream change reaches
+                            let mut signed = p.clone();
+                            let changed = signer::delta::sign_zone_delta(
+                                &mut signed, &unsigned, &t, &active, &params, now, refresh,
+                            )
+                            .map_err(|e| e.to_string())?;
+                            how = SignedHow::Delta(changed);
+                            Ok(signed)
+                        }
                         // renew what expires within refresh + one batch window, so that
                         // jittered expirations are renewed in batches, not one by one
-                        let refresh = (policy.signatures_refresh + RESIGN_BATCH_WINDOW)
-                            .min(u32::MAX as u64 / 2) as u32;
-                        signer::sign_zone_incremental(
+                        (Some(p), None) => signer::sign_zone_incremental(
                             unsigned, p, refresh, &active, &params, now,
-                        )
+                        ),
+                        (None, _) => signer::sign_zone_owned(unsigned, &active, &params, now),
                     }
-                    None => signer::sign_zone_owned(unsigned, &active, &params, now),
-                }
-                .map_err(|e| e.to_string())?
+                    .map_err(|e| e.to_string())?
                 };
                 lap.phase("sign");
                 // every signature not carried over unchanged is verified
-                let problems = if plan.unsigned {
-                    Vec::new()
-                } else {
-                    verify::check_zone_since(&signed, now, prev)
+                let problems = match (&how, plan.unsigned) {
+                    (_, true) => Vec::new(),
+                    (SignedHow::Delta(changed), _) => {
+                        verify::check_zone_delta(&signed, now, changed)
+                    }
+                    (SignedHow::Full, _) => verify::check_zone_since(&signed, now, prev),
                 };
                 if !problems.is_empty() {
                     return Err(format!("self-check failed: {}", problems.join("; ")));
@@ -1173,7 +1208,12 @@ impl ZoneTask {
                     let mut j = j.lock().map_err(|_| "journal lock poisoned".to_string())?;
                     match served_prev.as_ref() {
                         Some(p) if p.serial().is_some() => {
-                            let cs = journal::diff(&p.zone, &signed);
+                            let cs = match &how {
+                                SignedHow::Delta(changed) => {
+                                    journal::diff_names(&p.zone, &signed, changed)
+                                }
+                                SignedHow::Full => journal::diff(&p.zone, &signed),
+                            };
                             if let Err(e) = j.append(&cs) {
                                 // e.g. an earlier version was journaled but never served: the
                                 // history no longer leads to what secondaries have; start it
@@ -1192,12 +1232,12 @@ impl ZoneTask {
                     persist::reset_with_snapshot(None, &snap, &signed, now)?;
                 }
                 lap.phase("snapshot");
-                Ok((signed, kst, out, loaded))
+                Ok((signed, kst, out, loaded, how))
             },
         )
         .await
         .map_err(|e| format!("signer task failed: {e}"))?;
-        let (signed, kst, out, loaded) = match result {
+        let (signed, kst, out, loaded, how) = match result {
             Ok(v) => v,
             Err(e) => {
                 self.active_keys = None;
@@ -1221,16 +1261,43 @@ impl ZoneTask {
         self.state.unsigned_digest = digest;
         self.state.signed_at = now;
         self.persist_state();
-        tracing::info!(zone = %self.zone.name, serial, records = signed.record_count(), "signed");
+        // the earliest expiration: a walk after a full signing; after a delta, the new
+        // signatures expire no earlier than the bound, the kept ones were counted before
+        let expiry = match &how {
+            SignedHow::Full => earliest_expiry(&signed, now),
+            SignedHow::Delta(_) => {
+                let bound = self
+                    .active_keys
+                    .as_ref()
+                    .and_then(|c| c.params.as_ref())
+                    .map(|p| signer::delta::earliest_new_expiration(p, now));
+                match (prev_expiry, bound) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            }
+        };
+        match &how {
+            SignedHow::Delta(changed) => {
+                tracing::info!(zone = %self.zone.name, serial, names = changed.len(), "signed the change")
+            }
+            SignedHow::Full => {
+                tracing::info!(zone = %self.zone.name, serial, records = signed.record_count(), "signed")
+            }
+        }
         if self.withdrawn {
             // keep the fresh version ready; it is served again when upstream answers
-            self.expiry = earliest_expiry(&signed, now);
+            self.expiry = expiry;
             self.current = Some(Arc::new(self.served_from(signed)));
         } else {
             lap.at = std::time::Instant::now();
-            self.publish(signed, true);
+            self.publish_with(signed, true, expiry);
             lap.phase("publish_notify");
             self.key_published(now);
+        }
+        if matches!(how, SignedHow::Full) {
+            // the previous version's memory, freed by now unless a transfer still holds it
+            tokio::task::spawn_blocking(release_free_memory);
         }
         self.signed_changed();
         Ok(format!("signed serial {serial}"))
@@ -1244,6 +1311,7 @@ impl ZoneTask {
         let Some(st) = self.kstate.as_mut() else {
             return;
         };
+        let before = st.clone();
         st.published(now);
         let out = kasp::step_held(st, &policy, now, &StepOptions::default(), &|k| {
             hold.as_ref().and_then(|p| p.reason(k))
@@ -1252,9 +1320,12 @@ impl ZoneTask {
             tracing::info!(zone = %self.zone.name, "{c}");
         }
         let again = st.publication_pending() || !out.new_keys_needed.is_empty();
-        if let Err(e) = keys::save_key_state(&self.dir, st) {
-            tracing::error!(zone = %self.zone.name, error = %e, "cannot store the key state");
-            self.key_error = Some(e);
+        // an unchanged state (a version signed under an unchanged plan) is stored already
+        if *st != before {
+            if let Err(e) = keys::save_key_state(&self.dir, st) {
+                tracing::error!(zone = %self.zone.name, error = %e, "cannot store the key state");
+                self.key_error = Some(e);
+            }
         }
         self.key_waiting = out.waiting_for;
         self.key_event_at = if again {
@@ -1391,7 +1462,13 @@ impl ZoneTask {
     /// Serves `signed` from now on (replacing the previous version whole) and, with
     /// `announce`, sends NOTIFY to the zone's `notify` targets.
     fn publish(&mut self, signed: Zone, announce: bool) {
-        self.expiry = earliest_expiry(&signed, self.clock.now());
+        let expiry = earliest_expiry(&signed, self.clock.now());
+        self.publish_with(signed, announce, expiry);
+    }
+
+    /// [`Self::publish`] with the earliest signature expiration known.
+    fn publish_with(&mut self, signed: Zone, announce: bool, expiry: Option<u64>) {
+        self.expiry = expiry;
         let served = Arc::new(self.served_from(signed));
         self.publisher.publish(served.clone());
         self.current = Some(served);
