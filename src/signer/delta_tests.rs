@@ -481,12 +481,15 @@ fn nsec3_collision_is_an_error() {
         .or_default()
         .put(set(t::A, 300, vec![vec![192, 0, 2, 1]]));
     let touched: BTreeSet<Name> = [origin(), n].into_iter().collect();
+    let before = signed.clone();
     let r = sign_zone_delta(&mut signed, &next, &touched, &keys, &p, T0 + 60, REFRESH);
     assert!(
         matches!(r, Err(SignError::Nsec3Collision(_))),
         "{:?}",
         r.err()
     );
+    // nothing changed
+    assert!(signed == before, "{}", first_difference(&signed, &before));
 }
 
 /// Fails unless one of `problems` mentions `needle`.
