@@ -50,8 +50,8 @@ use std::ops::Bound::{self, Excluded, Included, Unbounded};
 /// touched). The result equals `sign_zone_incremental(unsigned.clone(), &previous, refresh,
 /// keys, params, now)` as long as no signature of `previous` outside the change is due for
 /// refresh at `now` (earliest expiration − `refresh` after `now`): the caller checks that and
-/// takes the full path otherwise. On error `signed` may be partly updated: keep a copy (or
-/// discard it) as for any failed signing.
+/// takes the full path otherwise. On error (a key that fails to sign, an NSEC3 hash collision)
+/// `signed` is left as it was.
 pub fn sign_zone_delta(
     signed: &mut Zone,
     unsigned: &Zone,
@@ -138,60 +138,20 @@ pub fn sign_zone_delta(
         d.set_data(x, unsigned, &apex_add);
     }
 
-    match nsec3 {
-        None => d.nsec_chain(&reach, dttl),
+    let chain = match nsec3 {
+        None => {
+            d.nsec_chain(&reach, dttl);
+            Ok(())
+        }
         Some((entries, iterations, salt, opt_out)) => {
-            d.nsec3_chain(entries, iterations, salt, opt_out, dttl)?
+            d.nsec3_chain(entries, iterations, salt, opt_out, dttl)
         }
+    };
+    let result = chain.and_then(|()| d.sign_saved(keys, params, now, refresh));
+    if result.is_err() {
+        d.restore();
     }
-
-    // signatures of every node rebuilt, kept where reusable
-    let signer = origin.to_lowercase();
-    let mut changed = BTreeSet::new();
-    let mut buf = Vec::with_capacity(512);
-    let saved = std::mem::take(&mut d.saved);
-    for (name, old) in saved {
-        let kind = kind_of(d.zone, &name);
-        let Some(node) = d.zone.nodes.get(&name) else {
-            if old.is_some() {
-                changed.insert(name);
-            }
-            continue;
-        };
-        if node.rrsets.is_empty() {
-            d.zone.nodes.remove(&name);
-            if old.is_some() {
-                changed.insert(name);
-            }
-            continue;
-        }
-        let mut sigs = Vec::new();
-        for set in &node.rrsets {
-            if !super::signs(kind, set.rtype) {
-                continue;
-            }
-            sign_set(
-                &name,
-                set,
-                by_ksk(&origin, &name, set.rtype),
-                keys,
-                params,
-                now,
-                Some((old.as_ref(), refresh)),
-                &signer,
-                &mut buf,
-                &mut |s| sigs.push(s),
-            )?;
-        }
-        sort_sigs(&mut sigs);
-        if let Some(node) = d.zone.nodes.get_mut(&name) {
-            node.sigs = sigs;
-            if old.as_ref() != Some(&*node) {
-                changed.insert(name);
-            }
-        }
-    }
-    Ok(changed)
+    result
 }
 
 /// No signature [`sign_zone_delta`] (or any signing) makes at `now` expires before this time:
@@ -221,6 +181,73 @@ struct Delta<'a> {
 }
 
 impl Delta<'_> {
+    /// Signs every node changed so far, keeping the previous signatures where reusable, and
+    /// returns the names whose node differs from the previous version.
+    fn sign_saved(
+        &mut self,
+        keys: &[ActiveKey],
+        params: &SignParams,
+        now: u64,
+        refresh: u32,
+    ) -> Result<BTreeSet<Name>, SignError> {
+        let origin = self.zone.origin.clone();
+        let signer = origin.to_lowercase();
+        let mut changed = BTreeSet::new();
+        let mut buf = Vec::with_capacity(512);
+        for (name, old) in &self.saved {
+            let kind = kind_of(self.zone, name);
+            let Some(node) = self.zone.nodes.get(name) else {
+                if old.is_some() {
+                    changed.insert(name.clone());
+                }
+                continue;
+            };
+            if node.rrsets.is_empty() {
+                self.zone.nodes.remove(name);
+                if old.is_some() {
+                    changed.insert(name.clone());
+                }
+                continue;
+            }
+            let mut sigs = Vec::new();
+            for set in &node.rrsets {
+                if !super::signs(kind, set.rtype) {
+                    continue;
+                }
+                sign_set(
+                    name,
+                    set,
+                    by_ksk(&origin, name, set.rtype),
+                    keys,
+                    params,
+                    now,
+                    Some((old.as_ref(), refresh)),
+                    &signer,
+                    &mut buf,
+                    &mut |s| sigs.push(s),
+                )?;
+            }
+            sort_sigs(&mut sigs);
+            if let Some(node) = self.zone.nodes.get_mut(name) {
+                node.sigs = sigs;
+                if old.as_ref() != Some(&*node) {
+                    changed.insert(name.clone());
+                }
+            }
+        }
+        Ok(changed)
+    }
+
+    /// Puts back the previous content of every node changed (after an error).
+    fn restore(&mut self) {
+        for (name, old) in std::mem::take(&mut self.saved) {
+            self.zone.nodes.remove(&name);
+            if let Some(old) = old {
+                self.zone.nodes.insert(name, old);
+            }
+        }
+    }
+
     /// Remembers the previous content of `name` before its first change.
     fn save(&mut self, name: &Name) {
         if !self.saved.contains_key(name) {

@@ -481,12 +481,15 @@ fn nsec3_collision_is_an_error() {
         .or_default()
         .put(set(t::A, 300, vec![vec![192, 0, 2, 1]]));
     let touched: BTreeSet<Name> = [origin(), n].into_iter().collect();
+    let before = signed.clone();
     let r = sign_zone_delta(&mut signed, &next, &touched, &keys, &p, T0 + 60, REFRESH);
     assert!(
         matches!(r, Err(SignError::Nsec3Collision(_))),
         "{:?}",
         r.err()
     );
+    // nothing changed
+    assert!(signed == before, "{}", first_difference(&signed, &before));
 }
 
 /// Fails unless one of `problems` mentions `needle`.
@@ -547,6 +550,33 @@ fn check_zone_delta_catches_corruption() {
             }
         }
         assert_reports(verify::check_zone_delta(&broken, T0 + 60, &changed), "next");
+
+        // a delegation made over a subtree whose names were left signed and in the chain
+        let mut cut = signed.clone();
+        let x = cut
+            .nodes
+            .iter()
+            .find(|(k, node)| {
+                k.label_count() == origin().label_count() + 1
+                    && !node.has(t::NS)
+                    && !node.has(t::DNAME)
+                    && cut
+                        .nodes
+                        .range((Excluded(*k), Unbounded))
+                        .next()
+                        .is_some_and(|(y, _)| y.is_subdomain_of(k))
+            })
+            .map(|(k, _)| k.clone())
+            .unwrap();
+        cut.nodes
+            .get_mut(&x)
+            .unwrap()
+            .put(set(t::NS, 300, vec![wire("ns.elsewhere.example.")]));
+        let only: BTreeSet<Name> = [x].into_iter().collect();
+        assert_reports(
+            verify::check_zone_delta(&cut, T0 + 60, &only),
+            "below a changed name",
+        );
 
         // an RRset whose signature went missing
         if denial == Denial::Nsec {

@@ -11,6 +11,7 @@ use crate::dns::rtype::{self, t};
 use crate::zone::data::{Node, RRset, Sig, Zone};
 use ring::signature;
 use std::collections::BTreeSet;
+use std::ops::Bound::{Excluded, Unbounded};
 
 /// Verifies one signature over `signed_data` with a DNSKEY RDATA. Unknown algorithms fail.
 pub fn verify_signature(dnskey: &[u8], signed_data: &[u8], sig: &[u8]) -> bool {
@@ -250,7 +251,10 @@ fn nsec_next_name(rd: &[u8]) -> Option<Name> {
 /// chain is consistent there: a chain member has its record, its next name is the next member
 /// and its bitmap the node's types; the member before each changed name points to the member
 /// after it; NSEC3 records exist exactly for the changed names and the empty non-terminals
-/// above them that the chain must hold.
+/// above them that the chain must hold. The first name below each changed name (other than
+/// the apex) is checked for signatures and chain membership as well: a cut added or removed
+/// changes the whole subtree, and a subtree the signer missed shows there. Beyond that the
+/// check trusts `changed` to list every name that changed.
 pub fn check_zone_delta(zone: &Zone, now: u64, changed: &BTreeSet<Name>) -> Vec<String> {
     let (dnskeys, algs) = match apex_keys(zone) {
         Ok(v) => v,
@@ -338,6 +342,36 @@ pub fn check_zone_delta(zone: &Zone, now: u64, changed: &BTreeSet<Name>) -> Vec<
                             *opt_out,
                         ));
                     }
+                }
+            }
+        }
+        // a change of kind reaches the whole subtree below a name (a cut added or removed):
+        // the first name below it, when unchanged, must agree with its kind too. Not the
+        // subtree of the apex: that is the zone.
+        if name != origin {
+            let below = zone
+                .nodes
+                .range((Excluded(name), Unbounded))
+                .next()
+                .filter(|(y, _)| y.is_subdomain_of(name) && !changed.contains(*y));
+            if let Some((y, node)) = below {
+                let kind = kind_of(zone, y);
+                check_node(y, node, kind, &algs, &mut problems, |_, _| {});
+                let (has, want) = match &nsec3 {
+                    None => (node.has(t::NSEC), is_member(zone, y, node)),
+                    Some((iterations, salt, opt_out)) => (
+                        nsec3::owner_of(&nsec3::hash(y, salt, *iterations), origin)
+                            .ok()
+                            .and_then(|o| nsec3_at(zone, &o))
+                            .is_some(),
+                        super::delta::nsec3_entry(zone, y, *opt_out).is_some(),
+                    ),
+                };
+                if has != want {
+                    problems.push(format!(
+                        "{y}: below a changed name, {} the chain",
+                        if want { "missing from" } else { "wrongly in" }
+                    ));
                 }
             }
         }
