@@ -1110,8 +1110,8 @@ impl ZoneTask {
         let previous = if full { None } else { self.current.clone() };
         // the diff-driven path needs: the names upstream touched since the served version, and
         // no signature of it due for renewal (the walk of the full path renews those)
-        let refresh = (policy.signatures_refresh + RESIGN_BATCH_WINDOW).min(u32::MAX as u64 / 2)
-            as u32;
+        let refresh =
+            (policy.signatures_refresh + RESIGN_BATCH_WINDOW).min(u32::MAX as u64 / 2) as u32;
         let touched = match (&previous, &self.upstream_touched, self.expiry) {
             (Some(_), Some(t), Some(e)) if e > now + refresh as u64 => Some(t.clone()),
             _ => None,
