@@ -536,7 +536,7 @@ fn check_zone_delta_catches_corruption() {
             Denial::Nsec3 { .. } => {
                 let owner = changed
                     .iter()
-                    .find(|c| broken.nodes.get(*c).is_some_and(|node| node.has(t::NSEC3)))
+                    .find(|c| broken.nodes.get(c).is_some_and(|node| node.has(t::NSEC3)))
                     .unwrap()
                     .clone();
                 let node = broken.nodes.get_mut(&owner).unwrap();
