@@ -223,12 +223,19 @@ notify = ["127.0.0.1:{nport}", "127.0.0.1:{dport}"]
         .unwrap();
     nsd.wait_serial(ZONE, serial, Duration::from_secs(30))
         .unwrap();
+    // versions signed by the diff-driven path (signer::delta), from the log
+    let deltas = |log: &str| {
+        log.lines()
+            .filter(|l| l.contains("signed the change"))
+            .count()
+    };
     for round in 1..=6u32 {
         let before = signet
             .log()
             .lines()
             .filter(|l| l.contains("IXFR out") && l.contains("incremental"))
             .count();
+        let deltas_before = deltas(&signet.log());
         knot.update_zone(ZONE, &random_zone(1 + round, round))
             .unwrap();
         let old = serial;
@@ -250,6 +257,12 @@ notify = ["127.0.0.1:{nport}", "127.0.0.1:{dport}"]
         assert!(
             after >= before + 2,
             "round {round}: not an incremental IXFR to both secondaries:\n{}",
+            signet.log_tail(20)
+        );
+        // an upstream IXFR is signed by the delta, not by a walk of the zone
+        assert!(
+            deltas(&signet.log()) > deltas_before,
+            "round {round}: the upstream change was not signed by the diff-driven path:\n{}",
             signet.log_tail(20)
         );
         let ours = dir.join(format!("ours{round}.zone"));
