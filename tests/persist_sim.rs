@@ -280,3 +280,84 @@ async fn snapshots_are_deferred_and_a_restart_serves_the_last_version() {
     assert_eq!(s.served().serial(), newest.serial());
     assert!(journal::same_content(&s.served().zone, &newest.zone));
 }
+
+/// A kill after the unsigned copy of a new upstream version was journaled but before that
+/// version was signed: the restart finds the unsigned copy newer than the served version and
+/// upstream "up to date", and must sign it at once rather than serve the old content until the
+/// next upstream change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_signs_an_unsigned_copy_newer_than_the_served_version() {
+    require!("knotd", "knotc");
+    let dir = TempDir::new("persist-sim-pending");
+    let key = TsigKey::generate("xfr-key");
+    let kport = free_port();
+    let knot = KnotPrimary::builder(&key)
+        .zone(ZONE, &zone_text(1))
+        .port(kport)
+        .start(&dir);
+    let conf = conf(&dir, &key, kport);
+    let clock = SimClock::new(signet::clock::SystemClock.now());
+    let mut s = sim(&conf, &clock);
+    s.task.tick().await;
+    clock.advance(5);
+    knot.update_zone(ZONE, &zone_text(2)).unwrap();
+    wait_serial(kport, ZONE, 2, Duration::from_secs(10)).unwrap();
+    let msg = s.task.handle(ZoneCmdKind::Reload).await.unwrap();
+    assert!(msg.starts_with("IXFR serial 2"), "{msg}");
+    let served_before = s.served();
+    drop(s);
+
+    // what refresh_upstream does before signing, then the kill: upstream moves to 3 and the
+    // unsigned diff 2 -> 3 is journaled, nothing else
+    clock.advance(5);
+    knot.update_zone(ZONE, &zone_text(3)).unwrap();
+    wait_serial(kport, ZONE, 3, Duration::from_secs(10)).unwrap();
+    let origin = Name::parse(&format!("{ZONE}."), None).unwrap();
+    let parse = |serial: u32| {
+        let text = zone_text(serial);
+        let p = dir.write(&format!("v{serial}.zone"), text);
+        signet::zonefile::load_zone(&p, &origin).unwrap().0
+    };
+    let (v2, v3) = (parse(2), parse(3));
+    let jdir = find(&dir.join("state"), signet::journal::UNSIGNED_JOURNAL_FILE)
+        .expect("unsigned.journal")
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    {
+        let mut j = signet::journal::Journal::open_file(
+            &jdir,
+            signet::journal::UNSIGNED_JOURNAL_FILE,
+            &origin,
+            signet::journal::JournalLimits::default(),
+        )
+        .unwrap();
+        assert_eq!(j.last_serial(), Some(2));
+        j.append(&journal::diff(&v2, &v3)).unwrap();
+    }
+
+    let mut s = sim(&conf, &clock);
+    assert_eq!(s.served().serial(), served_before.serial());
+    s.task.tick().await;
+    let now = s.served();
+    assert!(
+        signet::zone::service::serial_gt(now.serial().unwrap(), served_before.serial().unwrap()),
+        "the newer unsigned copy was not signed at restart"
+    );
+    let ver = Name::parse(&format!("ver.{ZONE}."), None).unwrap();
+    let txt = now
+        .zone
+        .nodes
+        .get(&ver)
+        .and_then(|n| n.get(signet::dns::rtype::t::TXT))
+        .map(|set| set.rdatas.clone())
+        .unwrap_or_default();
+    assert_eq!(
+        txt,
+        vec![b"\x02v3".to_vec()],
+        "served content is not upstream's serial 3"
+    );
+    let problems = signet::signer::verify::check_zone(&now.zone, clock.now(), true);
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(s.task.state().signed_from, Some(3));
+}

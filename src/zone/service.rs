@@ -121,6 +121,11 @@ pub struct ZoneState {
     /// When the upstream copy expires without a successful refresh.
     #[serde(default)]
     pub expire_at: Option<u64>,
+    /// The serial of the unsigned version the last published signed version was made from
+    /// (`upstream_serial` already names a newer one between a transfer and its signing): a
+    /// restart that finds a newer unsigned copy (a kill between the two) signs it at once.
+    #[serde(default)]
+    pub signed_from: Option<u32>,
 }
 
 /// Digest of a zone's content (SHA-256 over its records in canonical order), to tell whether
@@ -291,6 +296,8 @@ pub struct ZoneTask {
     active_keys: Option<ActiveCache>,
     /// Background snapshots (signed.zone, unsigned.zone) and the unsigned journal.
     persist: persist::Persist,
+    /// The unsigned copy is newer than what is served (found at restart): sign at once.
+    sign_pending: bool,
     /// The owner names the upstream changes not signed yet touched (from the IXFR diffs):
     /// `None` = unknown (after an AXFR or a file load: everything); empty after a signing.
     upstream_touched: Option<std::collections::BTreeSet<Name>>,
@@ -524,6 +531,7 @@ impl ZoneTask {
             expiry: None,
             active_keys: None,
             persist,
+            sign_pending: false,
             upstream_touched: None,
         };
         Ok((t, status_rx))
@@ -637,6 +645,14 @@ impl ZoneTask {
         } else {
             // ask upstream once right after a restart (one SOA query); EXPIRE keeps counting
             // from the last success before the restart
+            let restored = self.unsigned.as_ref().and_then(|z| z.serial());
+            if let (Some(u), Some(f)) = (restored, state.signed_from) {
+                if u != f && self.current.is_some() {
+                    // killed after the unsigned copy was stored, before its version was signed
+                    tracing::warn!(zone = %self.zone.name, unsigned = u, signed_from = f, "the stored unsigned copy is newer than the served version; signing it now");
+                    self.sign_pending = true;
+                }
+            }
             self.state = ZoneState {
                 next_refresh: None,
                 ..state
@@ -656,6 +672,9 @@ impl ZoneTask {
         let now = self.clock.now();
         if let Some(f) = self.sign_failed_at {
             return Some(f + RETRY_AFTER_FAILURE);
+        }
+        if self.sign_pending {
+            return Some(now);
         }
         match self.current.as_ref() {
             // nothing served yet but input at hand: sign now
@@ -1258,6 +1277,8 @@ impl ZoneTask {
         self.key_event_at = peer_recheck(out.next_event, out.held, now);
         self.key_error = None;
         self.state.signed_serial = serial;
+        self.state.signed_from = Some(upstream);
+        self.sign_pending = false;
         self.state.unsigned_digest = digest;
         self.state.signed_at = now;
         self.persist_state();
