@@ -315,7 +315,7 @@ async fn a_restart_signs_an_unsigned_copy_newer_than_the_served_version() {
     let origin = Name::parse(&format!("{ZONE}."), None).unwrap();
     let parse = |serial: u32| {
         let text = zone_text(serial);
-        let p = dir.write(&format!("v{serial}.zone"), text);
+        let p = dir.write(format!("v{serial}.zone"), text);
         signet::zonefile::load_zone(&p, &origin).unwrap().0
     };
     let (v2, v3) = (parse(2), parse(3));
