@@ -205,10 +205,7 @@ impl Zone {
             merge_node(&mut zone.nodes, n, node);
         }
         // zone-wide rules
-        zone.apex_problems(&mut problems);
-        for (name, node) in &zone.nodes {
-            node_problems(&origin, name, node, &mut problems);
-        }
+        problems.extend(zone.rule_problems());
         if problems.is_empty() {
             Ok(zone)
         } else {
@@ -240,6 +237,17 @@ impl Zone {
                 message: format!("zone {origin} has no NS records at its apex"),
             });
         }
+    }
+
+    /// The zone-wide rules (apex and every node) that [`Zone::from_records`] checks after
+    /// taking the records in; also used by the parallel zone file loader.
+    pub fn rule_problems(&self) -> Vec<ZoneProblem> {
+        let mut problems = Vec::new();
+        self.apex_problems(&mut problems);
+        for (name, node) in &self.nodes {
+            node_problems(&self.origin, name, node, &mut problems);
+        }
+        problems
     }
 
     /// The zone rules checked only where a change touched the zone (the apex rules always):

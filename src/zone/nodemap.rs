@@ -612,16 +612,8 @@ mod tests {
         }
     }
 
-    /// A small xorshift: reproducible operations without a crate.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-    }
+    /// Reproducible operations without a crate.
+    use crate::signer::fixtures::XorShift as Rng;
 
     fn same(m: &NodeMap, b: &BTreeMap<Name, Node>) {
         m.check();
@@ -640,8 +632,8 @@ mod tests {
         let mut b = BTreeMap::new();
         let mut frozen: Vec<(NodeMap, BTreeMap<Name, Node>)> = Vec::new();
         for step in 0..20_000u64 {
-            let i = rng.next() % 3000;
-            match rng.next() % 6 {
+            let i = rng.next_u64() % 3000;
+            match rng.next_u64() % 6 {
                 0 | 1 => assert_eq!(m.insert(name(i), node(step)), b.insert(name(i), node(step))),
                 2 => assert_eq!(m.remove(&name(i)), b.remove(&name(i))),
                 3 => {
@@ -683,8 +675,8 @@ mod tests {
         same(&m, &b);
         let mut rng = Rng(7);
         for _ in 0..2000 {
-            let lo = name(rng.next() % 4200);
-            let hi = name(rng.next() % 4200);
+            let lo = name(rng.next_u64() % 4200);
+            let hi = name(rng.next_u64() % 4200);
             let (lo, hi) = if lo <= hi { (lo, hi) } else { (hi, lo) };
             assert!(m
                 .range(lo.clone()..hi.clone())
@@ -700,7 +692,7 @@ mod tests {
             let mut s = b.range(lo.clone()..=hi.clone());
             // alternate ends
             loop {
-                let (x, y) = if rng.next().is_multiple_of(2) {
+                let (x, y) = if rng.next_u64().is_multiple_of(2) {
                     (r.next(), s.next())
                 } else {
                     (r.next_back(), s.next_back())
@@ -735,8 +727,8 @@ mod tests {
         for round in 0..50 {
             let mut m = base.clone();
             for _ in 0..(round % 7) {
-                let i = rng.next() % 25_000;
-                match rng.next() % 3 {
+                let i = rng.next_u64() % 25_000;
+                match rng.next_u64() % 3 {
                     0 => {
                         m.insert(name(i), node(i + 1));
                     }

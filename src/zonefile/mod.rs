@@ -547,51 +547,10 @@ pub fn load_zone_with(
 /// The zone-wide rules `Zone::from_records` checks after taking the records in, with its
 /// messages, for the parallel loader (which builds the nodes itself).
 fn zone_rules(zone: &Zone) -> Vec<String> {
-    let origin = &zone.origin;
-    let mut problems = Vec::new();
-    match zone.nodes.get(origin).and_then(|n| n.get(t::SOA)) {
-        None => problems.push(format!("zone {origin} has no SOA record at its apex")),
-        Some(s) if s.rdatas.len() != 1 => problems.push(format!(
-            "zone {origin} has {} SOA records (exactly one allowed)",
-            s.rdatas.len()
-        )),
-        _ => {}
-    }
-    if !zone.nodes.get(origin).is_some_and(|n| n.has(t::NS)) {
-        problems.push(format!("zone {origin} has no NS records at its apex"));
-    }
-    for (name, node) in &zone.nodes {
-        if name != origin && node.has(t::SOA) {
-            problems.push(format!("{name}: SOA record below the apex"));
-        }
-        if let Some(c) = node.get(t::CNAME) {
-            if c.rdatas.len() > 1 {
-                problems.push(format!(
-                    "{name}: more than one CNAME record (RFC 2181 §10.1)"
-                ));
-            }
-            let others: Vec<String> = node
-                .rrsets
-                .iter()
-                .filter(|r| !matches!(r.rtype, t::CNAME | t::NSEC | t::NSEC3 | t::RRSIG))
-                .map(|r| rtype::type_name(r.rtype))
-                .collect();
-            if !others.is_empty() {
-                problems.push(format!(
-                    "{name}: CNAME beside other data ({}) (RFC 1034 §3.6.2)",
-                    others.join(", ")
-                ));
-            }
-        }
-        if let Some(d) = node.get(t::DNAME) {
-            if d.rdatas.len() > 1 {
-                problems.push(format!(
-                    "{name}: more than one DNAME record (RFC 6672 §2.4)"
-                ));
-            }
-        }
-    }
-    problems
+    zone.rule_problems()
+        .into_iter()
+        .map(|p| p.message)
+        .collect()
 }
 
 /// Builds a checked [`Zone`] from parsed records.
