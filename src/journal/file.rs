@@ -317,15 +317,7 @@ impl Journal {
     /// The changesets after the pin (all of them without one) and their octets on disk: what
     /// a restart would have to apply to the snapshot.
     pub fn since_keep(&self) -> (usize, u64) {
-        let start = match self.keep_from {
-            None => 0,
-            Some(k) if self.last_serial() == Some(k) => self.entries.len(),
-            Some(k) => self
-                .entries
-                .iter()
-                .rposition(|e| e.cs.from == k)
-                .unwrap_or(0),
-        };
+        let start = self.pin_index().unwrap_or(0);
         let rest = &self.entries[start..];
         (rest.len(), rest.iter().map(|e| e.size).sum())
     }
@@ -512,15 +504,22 @@ impl Journal {
     /// (all with no pin or a pin at the last serial; none when the pin is not found, which
     /// cannot happen while the snapshot and the journal agree: keeping everything is safe).
     fn droppable(&self) -> usize {
-        match self.keep_from {
-            None => self.entries.len(),
-            Some(k) if self.last_serial() == Some(k) => self.entries.len(),
-            Some(k) => self
-                .entries
+        self.pin_index().unwrap_or(self.entries.len())
+    }
+
+    /// The index of the first entry the pin keeps (the one starting at the pinned serial; the
+    /// length when the pin is at the last serial; 0 when the pin is not found): None without
+    /// a pin.
+    fn pin_index(&self) -> Option<usize> {
+        let k = self.keep_from?;
+        Some(if self.last_serial() == Some(k) {
+            self.entries.len()
+        } else {
+            self.entries
                 .iter()
                 .rposition(|e| e.cs.from == k)
-                .unwrap_or(0),
-        }
+                .unwrap_or(0)
+        })
     }
 
     /// Drops the oldest entries to [`COMPACT_TO_PERCENT`] of the bounds (never past the pin)
