@@ -178,6 +178,12 @@ fn run_e2e(nsec3: bool) {
     named
         .wait_serial(ZONE, 2024010102, Duration::from_secs(30))
         .unwrap_or_else(|e| panic!("{e}\nsignet:\n{}", signet.proc.log_tail(30)));
+    // a file edit is signed by the diff-driven path (the names it touched), not a full walk
+    assert!(
+        signet.proc.log().contains("signed the change"),
+        "the file edit was not signed by the diff-driven path:\n{}",
+        signet.proc.log_tail(30)
+    );
     let copy2 = dir.join("named-copy2.zone");
     let text = named.axfr(ZONE);
     assert!(text.contains("192.0.2.77"), "new record missing at named");

@@ -834,7 +834,24 @@ impl ZoneTask {
         self.last_result = Some("ok".into());
         self.state.last_success = Some(now);
         let _ = self.strip(&mut unsigned);
+        // the names the edit touched, from one walk over both versions (much cheaper than the
+        // walk of a full re-sign): the diff-driven signer then re-signs only those
+        let touched = match (&self.unsigned, &self.upstream_touched) {
+            (Some(old), Some(acc)) => {
+                let cs = journal::diff(old, &unsigned);
+                let mut t = acc.clone();
+                t.extend(
+                    cs.removed
+                        .iter()
+                        .chain(cs.added.iter())
+                        .map(|r| r.owner.clone()),
+                );
+                Some(t)
+            }
+            _ => None,
+        };
         let changed = self.accept_unsigned(unsigned)?;
+        self.upstream_touched = touched;
         if changed || force || self.current.is_none() {
             self.sign_and_publish(now).await
         } else {
