@@ -361,3 +361,68 @@ async fn a_restart_signs_an_unsigned_copy_newer_than_the_served_version() {
     assert!(problems.is_empty(), "{problems:?}");
     assert_eq!(s.task.state().signed_from, Some(3));
 }
+
+/// An upstream that cannot do IXFR (BIND without `ixfr-from-differences`: every IXFR request is
+/// answered with the whole zone): each new version is compared with the stored one, stored as a
+/// diff in unsigned.journal (unsigned.zone is not rewritten) and signed by the diff-driven path;
+/// every version served validates and carries upstream's content; a restart rolls the unsigned
+/// copy forward from the journal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_without_ixfr_is_stored_and_signed_as_a_diff() {
+    require!("named");
+    let dir = TempDir::new("persist-sim-axfr");
+    let key = TsigKey::generate("xfr-key");
+    let port = free_port();
+    let named = NamedPrimary::builder(&key)
+        .zone(ZONE, &zone_text(1))
+        .port(port)
+        .ixfr(false)
+        .start(&dir);
+    let conf = conf(&dir, &key, port);
+    let clock = SimClock::new(signet::clock::SystemClock.now());
+    let mut s = sim(&conf, &clock);
+    s.task.tick().await;
+    assert_eq!(file_serial(&dir, "unsigned.zone"), Some(1));
+    let ver = Name::parse(&format!("ver.{ZONE}."), None).unwrap();
+    let txt_at = |z: &signet::zone::data::Zone| {
+        z.nodes
+            .get(&ver)
+            .and_then(|n| n.get(signet::dns::rtype::t::TXT))
+            .map(|set| set.rdatas.clone())
+            .unwrap_or_default()
+    };
+    for r in 2..=4u32 {
+        clock.advance(5);
+        named.update_zone(ZONE, &zone_text(r));
+        wait_serial(port, ZONE, r, Duration::from_secs(10)).unwrap();
+        let msg = s.task.handle(ZoneCmdKind::Reload).await.unwrap();
+        assert!(
+            msg.contains(&format!("(full) serial {r}"))
+                || msg.starts_with(&format!("AXFR serial {r}")),
+            "round {r}: not a whole-zone transfer: {msg}"
+        );
+        assert!(
+            msg.contains("(diff: "),
+            "round {r}: not signed as a diff: {msg}"
+        );
+        let v = s.served();
+        assert_eq!(txt_at(&v.zone), vec![format!("\x02v{r}").into_bytes()]);
+        let problems = signet::signer::verify::check_zone(&v.zone, clock.now(), true);
+        assert!(problems.is_empty(), "round {r}: {problems:?}");
+        assert_eq!(
+            file_serial(&dir, "unsigned.zone"),
+            Some(1),
+            "round {r}: the whole unsigned copy was rewritten"
+        );
+    }
+    let last = s.served();
+    drop(s);
+    let mut s = sim(&conf, &clock);
+    assert_eq!(s.served().serial(), last.serial());
+    s.task.tick().await;
+    assert_eq!(
+        s.task.status().upstream_serial,
+        Some(4),
+        "unsigned copy not rolled forward"
+    );
+}

@@ -152,6 +152,16 @@ pub fn content_digest(zone: &Zone) -> String {
     data_encoding::HEXLOWER.encode(ctx.finish().as_ref())
 }
 
+/// The owner names whose content differs between two versions (one merge walk over both).
+fn changed_owners(old: &Zone, new: &Zone) -> std::collections::BTreeSet<Name> {
+    let cs = journal::diff(old, new);
+    cs.removed
+        .iter()
+        .chain(cs.added.iter())
+        .map(|r| r.owner.clone())
+        .collect()
+}
+
 /// RFC 1982: is `a` greater than `b`?
 pub fn serial_gt(a: u32, b: u32) -> bool {
     a != b && (a.wrapping_sub(b) as i32) > 0
@@ -838,14 +848,8 @@ impl ZoneTask {
         // walk of a full re-sign): the diff-driven signer then re-signs only those
         let touched = match (&self.unsigned, &self.upstream_touched) {
             (Some(old), Some(acc)) => {
-                let cs = journal::diff(old, &unsigned);
                 let mut t = acc.clone();
-                t.extend(
-                    cs.removed
-                        .iter()
-                        .chain(cs.added.iter())
-                        .map(|r| r.owner.clone()),
-                );
+                t.extend(changed_owners(old, &unsigned));
                 Some(t)
             }
             _ => None,
@@ -998,6 +1002,15 @@ impl ZoneTask {
                 _ => self.strip(&mut zone),
             };
             self.upstream_raw = if stripped { Some(raw) } else { None };
+            // a whole new version (AXFR, or IXFR answered AXFR-style) that follows ours: one
+            // comparison finds what changed, so that the copy is stored and signed as a diff
+            // (an upstream without IXFR costs a transfer, not a re-sign); `retransfer` starts
+            // afresh on purpose
+            let touched = match (touched, &self.unsigned) {
+                (Some(t), _) => Some(t),
+                (None, Some(old)) if !force_axfr => Some(changed_owners(old, &zone)),
+                (None, _) => None,
+            };
             // persist the unsigned copy first (IXFR: its diff journaled; AXFR: the whole copy):
             // a restart with upstream down resumes from it
             let touched = self.store_unsigned(&zone, touched);
@@ -1338,7 +1351,12 @@ impl ZoneTask {
             tokio::task::spawn_blocking(release_free_memory);
         }
         self.signed_changed();
-        Ok(format!("signed serial {serial}"))
+        Ok(match &how {
+            SignedHow::Delta(changed) => {
+                format!("signed serial {serial} (diff: {} names)", changed.len())
+            }
+            SignedHow::Full => format!("signed serial {serial}"),
+        })
     }
 
     /// The version built from the current key plan is served: the key state's timers start

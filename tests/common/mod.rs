@@ -1169,6 +1169,7 @@ pub struct NamedPrimaryBuilder {
     zones: Vec<(String, String)>,
     notify: Vec<u16>,
     port: Option<u16>,
+    ixfr: bool,
 }
 
 impl NamedPrimary {
@@ -1179,6 +1180,7 @@ impl NamedPrimary {
             zones: Vec::new(),
             notify: Vec::new(),
             port: None,
+            ixfr: true,
         }
     }
 
@@ -1204,6 +1206,12 @@ impl NamedPrimaryBuilder {
     /// Listen port (default: [`free_port`]).
     pub fn port(mut self, port: u16) -> Self {
         self.port = Some(port);
+        self
+    }
+    /// `ixfr-from-differences` (default yes; no = no journal, every IXFR request is answered
+    /// with the whole zone, as from a primary that cannot do IXFR).
+    pub fn ixfr(mut self, yes: bool) -> Self {
+        self.ixfr = yes;
         self
     }
     /// Writes `TMP/named-primary-PORT/`, starts `named -g`, waits until it runs and serves every
@@ -1234,10 +1242,11 @@ impl NamedPrimaryBuilder {
                 r#"zone "{z}" {{
     type primary;
     file "{z}.db";
-    ixfr-from-differences yes;
+    ixfr-from-differences {ixfr};
     allow-transfer {{ key "{k}"; }};
 {notify}}};
-"#
+"#,
+                ixfr = if self.ixfr { "yes" } else { "no" },
             ));
         }
         let proc = start_named("named-primary", &dir, &conf);
