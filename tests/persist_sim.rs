@@ -133,10 +133,9 @@ fn find(dir: &Path, file: &str) -> Option<PathBuf> {
     None
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn snapshots_are_deferred_and_a_restart_serves_the_last_version() {
-    require!("knotd", "knotc");
-    let dir = TempDir::new("persist-sim");
+/// A knotd upstream serving version 1 and the configuration of a task that follows it.
+fn knot_upstream(name: &str) -> (TempDir, KnotPrimary, u16, PathBuf, SimClock) {
+    let dir = TempDir::new(name);
     let key = TsigKey::generate("xfr-key");
     let kport = free_port();
     let knot = KnotPrimary::builder(&key)
@@ -145,6 +144,23 @@ async fn snapshots_are_deferred_and_a_restart_serves_the_last_version() {
         .start(&dir);
     let conf = conf(&dir, &key, kport);
     let clock = SimClock::new(signet::clock::SystemClock.now());
+    (dir, knot, kport, conf, clock)
+}
+
+/// The TXT RDATAs at `ver.` (which names the upstream serial the content came from).
+fn ver_txt(z: &signet::zone::data::Zone) -> Vec<Vec<u8>> {
+    let ver = Name::parse(&format!("ver.{ZONE}."), None).unwrap();
+    z.nodes
+        .get(&ver)
+        .and_then(|n| n.get(signet::dns::rtype::t::TXT))
+        .map(|set| set.rdatas.clone())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_are_deferred_and_a_restart_serves_the_last_version() {
+    require!("knotd", "knotc");
+    let (dir, knot, kport, conf, clock) = knot_upstream("persist-sim");
     let mut s = sim(&conf, &clock);
     s.task.tick().await;
     let first = s.served();
@@ -288,15 +304,7 @@ async fn snapshots_are_deferred_and_a_restart_serves_the_last_version() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_signs_an_unsigned_copy_newer_than_the_served_version() {
     require!("knotd", "knotc");
-    let dir = TempDir::new("persist-sim-pending");
-    let key = TsigKey::generate("xfr-key");
-    let kport = free_port();
-    let knot = KnotPrimary::builder(&key)
-        .zone(ZONE, &zone_text(1))
-        .port(kport)
-        .start(&dir);
-    let conf = conf(&dir, &key, kport);
-    let clock = SimClock::new(signet::clock::SystemClock.now());
+    let (dir, knot, kport, conf, clock) = knot_upstream("persist-sim-pending");
     let mut s = sim(&conf, &clock);
     s.task.tick().await;
     clock.advance(5);
@@ -344,14 +352,7 @@ async fn a_restart_signs_an_unsigned_copy_newer_than_the_served_version() {
         signet::zone::service::serial_gt(now.serial().unwrap(), served_before.serial().unwrap()),
         "the newer unsigned copy was not signed at restart"
     );
-    let ver = Name::parse(&format!("ver.{ZONE}."), None).unwrap();
-    let txt = now
-        .zone
-        .nodes
-        .get(&ver)
-        .and_then(|n| n.get(signet::dns::rtype::t::TXT))
-        .map(|set| set.rdatas.clone())
-        .unwrap_or_default();
+    let txt = ver_txt(&now.zone);
     assert_eq!(
         txt,
         vec![b"\x02v3".to_vec()],
@@ -383,14 +384,6 @@ async fn an_upstream_without_ixfr_is_stored_and_signed_as_a_diff() {
     let mut s = sim(&conf, &clock);
     s.task.tick().await;
     assert_eq!(file_serial(&dir, "unsigned.zone"), Some(1));
-    let ver = Name::parse(&format!("ver.{ZONE}."), None).unwrap();
-    let txt_at = |z: &signet::zone::data::Zone| {
-        z.nodes
-            .get(&ver)
-            .and_then(|n| n.get(signet::dns::rtype::t::TXT))
-            .map(|set| set.rdatas.clone())
-            .unwrap_or_default()
-    };
     for r in 2..=4u32 {
         clock.advance(5);
         named.update_zone(ZONE, &zone_text(r));
@@ -406,7 +399,7 @@ async fn an_upstream_without_ixfr_is_stored_and_signed_as_a_diff() {
             "round {r}: not signed as a diff: {msg}"
         );
         let v = s.served();
-        assert_eq!(txt_at(&v.zone), vec![format!("\x02v{r}").into_bytes()]);
+        assert_eq!(ver_txt(&v.zone), vec![format!("\x02v{r}").into_bytes()]);
         let problems = signet::signer::verify::check_zone(&v.zone, clock.now(), true);
         assert!(problems.is_empty(), "round {r}: {problems:?}");
         assert_eq!(
