@@ -125,6 +125,42 @@ fn child_writer() {
     }
 }
 
+/// Runs the ignored test `child` of this binary (with `env` = `dir`), SIGKILLs it after 20 to
+/// 170 ms (no destructor, no flush, no chance to finish the write in progress) and returns what
+/// it printed.
+fn run_and_kill(
+    exe: &std::path::Path,
+    child: &str,
+    env: &str,
+    dir: &std::path::Path,
+    rnd: &mut u64,
+) -> String {
+    let mut child = Command::new(exe)
+        .args([
+            child,
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(env, dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn: {e}"));
+    *rnd ^= *rnd << 13;
+    *rnd ^= *rnd >> 7;
+    *rnd ^= *rnd << 17;
+    std::thread::sleep(Duration::from_millis(20 + *rnd % 150));
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut out = String::new();
+    if let Some(mut so) = child.stdout.take() {
+        let _ = so.read_to_string(&mut out);
+    }
+    out
+}
+
 #[test]
 fn kill_9_during_appends_never_loses_an_acknowledged_entry() {
     let dir = std::env::temp_dir().join(format!("signet-journal-crash-{}", std::process::id()));
@@ -139,31 +175,8 @@ fn kill_9_during_appends_never_loses_an_acknowledged_entry() {
     let mut acked = 0u32;
     let mut kills = 0;
     for round in 0..40 {
-        let mut child = Command::new(&exe)
-            .args([
-                "child_writer",
-                "--exact",
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(ENV, &dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn: {e}"));
-        rnd ^= rnd << 13;
-        rnd ^= rnd >> 7;
-        rnd ^= rnd << 17;
-        std::thread::sleep(Duration::from_millis(20 + rnd % 150));
-        // SIGKILL: no destructor, no flush, no chance to finish the write in progress
-        let _ = child.kill();
-        let _ = child.wait();
+        let out = run_and_kill(&exe, "child_writer", ENV, &dir, &mut rnd);
         kills += 1;
-        let mut out = String::new();
-        if let Some(mut so) = child.stdout.take() {
-            let _ = so.read_to_string(&mut out);
-        }
         if let Some(max) = out
             .lines()
             .filter_map(|l| l.strip_prefix("ACK ")?.trim().parse::<u32>().ok())
@@ -288,29 +301,13 @@ fn kill_9_with_a_pinned_snapshot_never_loses_a_version() {
     let mut acked = 0u32;
     let mut held_over = 0;
     for round in 0..40 {
-        let mut child = Command::new(&exe)
-            .args([
-                "child_writer_with_snapshots",
-                "--exact",
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(SNAP_ENV, &dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn: {e}"));
-        rnd ^= rnd << 13;
-        rnd ^= rnd >> 7;
-        rnd ^= rnd << 17;
-        std::thread::sleep(Duration::from_millis(20 + rnd % 150));
-        let _ = child.kill();
-        let _ = child.wait();
-        let mut out = String::new();
-        if let Some(mut so) = child.stdout.take() {
-            let _ = so.read_to_string(&mut out);
-        }
+        let out = run_and_kill(
+            &exe,
+            "child_writer_with_snapshots",
+            SNAP_ENV,
+            &dir,
+            &mut rnd,
+        );
         if let Some(max) = out
             .lines()
             .filter_map(|l| l.strip_prefix("ACK ")?.trim().parse::<u32>().ok())
