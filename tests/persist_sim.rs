@@ -134,7 +134,7 @@ fn find(dir: &Path, file: &str) -> Option<PathBuf> {
 }
 
 /// A knotd upstream serving version 1 and the configuration of a task that follows it.
-fn knot_upstream(name: &str) -> (TempDir, KnotPrimary, u16, PathBuf, SimClock) {
+fn knot_upstream(name: &str) -> (TempDir, KnotPrimary, u16, PathBuf, SimClock, TsigKey) {
     let dir = TempDir::new(name);
     let key = TsigKey::generate("xfr-key");
     let kport = free_port();
@@ -144,7 +144,7 @@ fn knot_upstream(name: &str) -> (TempDir, KnotPrimary, u16, PathBuf, SimClock) {
         .start(&dir);
     let conf = conf(&dir, &key, kport);
     let clock = SimClock::new(signet::clock::SystemClock.now());
-    (dir, knot, kport, conf, clock)
+    (dir, knot, kport, conf, clock, key)
 }
 
 /// The TXT RDATAs at `ver.` (which names the upstream serial the content came from).
@@ -160,7 +160,7 @@ fn ver_txt(z: &signet::zone::data::Zone) -> Vec<Vec<u8>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshots_are_deferred_and_a_restart_serves_the_last_version() {
     require!("knotd", "knotc");
-    let (dir, knot, kport, conf, clock) = knot_upstream("persist-sim");
+    let (dir, knot, kport, conf, clock, _key) = knot_upstream("persist-sim");
     let mut s = sim(&conf, &clock);
     s.task.tick().await;
     let first = s.served();
@@ -304,7 +304,7 @@ async fn snapshots_are_deferred_and_a_restart_serves_the_last_version() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_signs_an_unsigned_copy_newer_than_the_served_version() {
     require!("knotd", "knotc");
-    let (dir, knot, kport, conf, clock) = knot_upstream("persist-sim-pending");
+    let (dir, knot, kport, conf, clock, _key) = knot_upstream("persist-sim-pending");
     let mut s = sim(&conf, &clock);
     s.task.tick().await;
     clock.advance(5);
@@ -418,4 +418,48 @@ async fn an_upstream_without_ixfr_is_stored_and_signed_as_a_diff() {
         Some(4),
         "unsigned copy not rolled forward"
     );
+}
+
+/// The unsigned journal lost while the unsigned snapshot is behind (found by review): the
+/// restart must not sign the older unsigned copy over the served version (that would serve
+/// upstream's old content under a new serial); with upstream down it keeps serving what it
+/// served, and once upstream answers it transfers the zone afresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_unsigned_copy_is_never_signed_over_the_served_version() {
+    require!("knotd", "knotc");
+    let (dir, knot, kport, conf, clock, key) = knot_upstream("persist-sim-older");
+    let mut s = sim(&conf, &clock);
+    s.task.tick().await;
+    clock.advance(5);
+    knot.update_zone(ZONE, &zone_text(2)).unwrap();
+    wait_serial(kport, ZONE, 2, Duration::from_secs(10)).unwrap();
+    let msg = s.task.handle(ZoneCmdKind::Reload).await.unwrap();
+    assert!(msg.starts_with("IXFR serial 2"), "{msg}");
+    assert_eq!(ver_txt(&s.served().zone), vec![b"\x02v2".to_vec()]);
+    assert_eq!(file_serial(&dir, "unsigned.zone"), Some(1));
+    let served = s.served().serial();
+    drop(s);
+    drop(knot); // upstream down
+    let j = find(&dir.join("state"), signet::journal::UNSIGNED_JOURNAL_FILE).unwrap();
+    std::fs::remove_file(&j).unwrap(); // stands in for an unusable unsigned journal
+    clock.advance(5);
+    let mut s = sim(&conf, &clock);
+    s.task.tick().await;
+    assert_eq!(
+        ver_txt(&s.served().zone),
+        vec![b"\x02v2".to_vec()],
+        "the restart served upstream's older content (v1) under a new serial"
+    );
+    assert_eq!(s.served().serial(), served);
+    // upstream back at serial 3: the zone comes back by a whole transfer
+    let _knot = KnotPrimary::builder(&key)
+        .zone(ZONE, &zone_text(3))
+        .port(kport)
+        .start(&dir);
+    clock.advance(5);
+    let msg = s.task.handle(ZoneCmdKind::Reload).await.unwrap();
+    assert!(msg.starts_with("AXFR serial 3"), "{msg}");
+    assert_eq!(ver_txt(&s.served().zone), vec![b"\x02v3".to_vec()]);
+    let problems = signet::signer::verify::check_zone(&s.served().zone, clock.now(), true);
+    assert!(problems.is_empty(), "{problems:?}");
 }

@@ -191,18 +191,44 @@ impl<'a> Lookup<'a> {
             .filter(|(o, n)| self.is_nsec3(o, n))
     }
 
-    /// The NSEC3 covering the hash of `name`: the last one with a smaller hash, wrapping. Other
-    /// names may sort between NSEC3 owners (first labels that look like hashes, and their
-    /// subtrees): the walk skips them.
+    /// The NSEC3 covering the hash of `name`: the last one with a smaller hash, wrapping.
     fn nsec3_cover(&self, name: &Name) -> Option<(&'a Name, &'a Node)> {
         let h = self.nsec3_hash(name)?;
         let owner = self.nsec3_owner(&h)?;
+        self.nsec3_before(Some(owner))
+            .or_else(|| self.nsec3_before(None))
+    }
+
+    /// The last NSEC3 owner before `end` (exclusive; None: the end of the zone). Other names may
+    /// sort between NSEC3 owners (first labels that look like hashes, and their subtrees): a
+    /// subtree is stepped over in one lookup, since its top name sorts before everything below
+    /// it, so the cost is the number of first-level names in the gap, not the size of their
+    /// subtrees (a reverse zone's `1` … `255` would otherwise make every NXDOMAIN whose hash
+    /// falls next to them walk their whole subtree).
+    fn nsec3_before(&self, mut end: Option<Name>) -> Option<(&'a Name, &'a Node)> {
         let z = self.z;
-        z.nodes
-            .range(..owner)
-            .rev()
-            .find(|(o, n)| self.is_nsec3(o, n))
-            .or_else(|| z.nodes.iter().rev().find(|(o, n)| self.is_nsec3(o, n)))
+        let depth = z.origin.label_count() + 1;
+        loop {
+            let (n, node) = match &end {
+                Some(e) => z.nodes.range(..e).next_back()?,
+                None => z.nodes.iter().next_back()?,
+            };
+            if self.is_nsec3(n, node) {
+                return Some((n, node));
+            }
+            if n.label_count() > depth && n.is_subdomain_of(&z.origin) {
+                // inside a first-level subtree: its top name next, then what sorts before it
+                let top = n.strip_left(n.label_count() - depth)?;
+                if let Some((t, tn)) = z.nodes.get_key_value(&top) {
+                    if self.is_nsec3(t, tn) {
+                        return Some((t, tn));
+                    }
+                }
+                end = Some(top);
+            } else {
+                end = Some(n.clone());
+            }
+        }
     }
 
     // ----------------------------------------------------------------------------- output

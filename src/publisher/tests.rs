@@ -363,3 +363,45 @@ fn parent_answers_ds_for_a_child_it_also_serves() {
     let m = ask(&p, "ns.sub.example.test.", t::A);
     assert!(m.header.aa(), "the child answers its own names");
 }
+
+/// NXDOMAIN proofs stay right when other names sort among the NSEC3 owners: first-level labels
+/// `0` … `99` with subtrees (as in a reverse zone), a label that looks like a hash with names
+/// below it, and labels after `v`: for hundreds of names the answer holds an NSEC3 covering the
+/// next closer name and one covering the wildcard (the covering NSEC3 is found by stepping over
+/// those subtrees, see `nsec3_before`).
+#[test]
+fn nsec3_cover_among_names_that_sort_between_hashes() {
+    let mut extra = String::new();
+    for i in 0..100 {
+        for j in 0..20 {
+            extra.push_str(&format!("x{j}.{i} A 192.0.2.1\n"));
+        }
+    }
+    extra.push_str("a.0123456789abcdefghijklmnopqrstuv A 192.0.2.2\n");
+    extra.push_str("b.c.0123456789abcdefghijklmnopqrstuv A 192.0.2.3\n");
+    extra.push_str("zz A 192.0.2.4\nw.zz A 192.0.2.5\nzzz.zz A 192.0.2.6\n");
+    for opt_out in [false, true] {
+        let p = publisher_with(signed(
+            Denial::Nsec3 {
+                iterations: 0,
+                salt: vec![],
+                opt_out,
+            },
+            &extra,
+        ));
+        for k in 0..400 {
+            let q = format!("nx{k}.example.test.");
+            let m = ask(&p, &format!("deep.{q}"), t::A);
+            assert_eq!(m.rcode(), rcode::NXDOMAIN, "{q}");
+            let rs: Vec<&Record> = m.authority.iter().filter(|r| r.rtype == t::NSEC3).collect();
+            assert!(
+                rs.iter().any(|r| covers(r, &h(&q))),
+                "{q}: no NSEC3 covers the next closer name"
+            );
+            assert!(
+                rs.iter().any(|r| covers(r, &h("*.example.test."))),
+                "{q}: no NSEC3 covers the wildcard"
+            );
+        }
+    }
+}

@@ -612,6 +612,16 @@ impl ZoneTask {
         if self.primaries().is_some() {
             // unsigned.zone rolled forward with unsigned.journal
             self.unsigned = self.restore_unsigned();
+            // a copy older than the one the served version was made from (its journal was lost
+            // or could not be applied) must never be signed: that would serve upstream's old
+            // content under a new serial. Without it the next refresh transfers the whole zone.
+            let restored = self.unsigned.as_ref().and_then(|z| z.serial());
+            if let (Some(u), Some(f)) = (restored, state.signed_from) {
+                if serial_gt(f, u) {
+                    tracing::warn!(zone = %self.zone.name, unsigned = u, signed_from = f, "the stored unsigned copy is older than the served version; discarding it, the next refresh transfers the zone");
+                    self.unsigned = None;
+                }
+            }
         }
         match zonefile::load_zone(&self.dir.join(persist::SIGNED_SNAPSHOT), &self.origin) {
             Ok((z, _)) => {
