@@ -413,6 +413,52 @@ fn expire_withdraw_sim_clock() {
     expire_scenario("withdraw");
 }
 
+/// Withdrawn past EXPIRE for longer than the signatures live, then upstream answers again with
+/// the same serial ("up to date"): the version kept while withdrawn has expired signatures and
+/// must not be served again as it is; the re-sign due at once serves a valid one.
+#[test]
+fn a_withdrawn_version_whose_signatures_expired_is_not_served_again() {
+    require!("knotd", "knotc", "kzonecheck");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let dir = TempDir::new("up-withdraw-expired");
+        let key = TsigKey::generate("xfr-key");
+        let kport = free_port();
+        let timers = "3600 600 172800 300";
+        let knot = KnotPrimary::builder(&key)
+            .zone(ZONE, &zone_text(1, 0, timers))
+            .port(kport)
+            .start(&dir);
+        let mut s = sim(&dir, kport, &key, "withdraw");
+        s.task.tick().await;
+        s.assert_served_valid(&dir);
+        drop(knot);
+        let t0 = s.clock.now();
+        // withdrawn after 2 days; the 14-day signatures are expired by day 20
+        s.run_until(t0 + 20 * DAY).await;
+        assert!(s.publisher.get(&s.origin).is_none(), "not withdrawn");
+        let _knot2 = KnotPrimary::builder(&key)
+            .zone(ZONE, &zone_text(1, 0, timers))
+            .port(kport)
+            .start(&dir);
+        let msg = s
+            .task
+            .handle(signet::zone::status::ZoneCmdKind::Reload)
+            .await
+            .unwrap();
+        assert!(msg.starts_with("up to date"), "{msg}");
+        if let Some(served) = s.publisher.get(&s.origin) {
+            let problems = signet::signer::verify::check_zone(&served.zone, s.clock.now(), true);
+            assert!(
+                problems.is_empty(),
+                "served again with expired signatures: {problems:?}"
+            );
+        }
+        s.task.tick().await;
+        s.assert_served_valid(&dir);
+    });
+}
+
 /// The wiring of EXPIRE in real time (EXPIRE = 4 s): upstream stops, `signet status --json`
 /// reports the zone stale and still served, and it still answers; the upstream comes back and
 /// the zone is fresh again without operator action.

@@ -602,7 +602,7 @@ impl ZoneTask {
         let Ok(text) = std::fs::read_to_string(&state_path) else {
             return;
         };
-        let state = match serde_json::from_str::<ZoneState>(&text) {
+        let mut state = match serde_json::from_str::<ZoneState>(&text) {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(zone = %self.zone.name, path = %state_path.display(), error = %e, "unreadable zone state; starting afresh");
@@ -651,6 +651,13 @@ impl ZoneTask {
             }
             Err(e) => {
                 tracing::warn!(zone = %self.zone.name, error = %e.join("; "), "stored signed copy unusable; will re-sign");
+            }
+        }
+        // a kill between the journal append and the state file: the journal's version is the
+        // one served, and the serial goes on from it
+        if let Some(ss) = self.current.as_ref().and_then(|s| s.serial()) {
+            if serial_gt(ss, state.signed_serial) {
+                state.signed_serial = ss;
             }
         }
         if self.primaries().is_none() {
@@ -1070,8 +1077,15 @@ impl ZoneTask {
             self.stale = false;
         }
         if self.withdrawn {
-            if let Some(s) = self.current.clone() {
-                self.publisher.publish(s);
+            let now = self.clock.now();
+            match self.current.clone() {
+                // signatures that expired while withdrawn are not served again: the re-sign
+                // due now (resign_at) publishes a fresh version instead
+                Some(_) if self.expiry.is_some_and(|e| e <= now) => {
+                    tracing::warn!(zone = %self.zone.name, "the withdrawn version's signatures expired; serving again once re-signed");
+                }
+                Some(s) => self.publisher.publish(s),
+                None => {}
             }
             self.withdrawn = false;
         }
