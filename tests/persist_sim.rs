@@ -463,3 +463,31 @@ async fn an_older_unsigned_copy_is_never_signed_over_the_served_version() {
     let problems = signet::signer::verify::check_zone(&s.served().zone, clock.now(), true);
     assert!(problems.is_empty(), "{problems:?}");
 }
+
+/// A kill between the journal append of a new version and the state file's update: the
+/// restart serves the journal's version and continues the serial from it, not from the older
+/// serial in the state file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_file_behind_the_journal_does_not_hold_the_serial_back() {
+    require!("knotd", "knotc");
+    let (dir, knot, kport, conf, clock, _key) = knot_upstream("persist-sim-state");
+    let mut s = sim(&conf, &clock);
+    s.task.tick().await;
+    let first = s.served().serial().unwrap();
+    clock.advance(5);
+    knot.update_zone(ZONE, &zone_text(2)).unwrap();
+    wait_serial(kport, ZONE, 2, Duration::from_secs(10)).unwrap();
+    s.task.handle(ZoneCmdKind::Reload).await.unwrap();
+    let second = s.served().serial().unwrap();
+    assert!(signet::zone::service::serial_gt(second, first));
+    drop(s);
+    // the state file as it was before the second version
+    let state = find(&dir.join("state"), "state.json").expect("state.json");
+    let mut st: signet::zone::service::ZoneState =
+        serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    st.signed_serial = first;
+    std::fs::write(&state, serde_json::to_vec(&st).unwrap()).unwrap();
+    let s = sim(&conf, &clock);
+    assert_eq!(s.served().serial(), Some(second));
+    assert_eq!(s.task.state().signed_serial, second);
+}
