@@ -314,21 +314,7 @@ impl Run {
                 // left the caches); ldns-verify-zone and our verifier check those versions
                 let knot_heuristic = a_sep_key_signs_data_beside_a_zsk(&apex);
                 if !knot_heuristic {
-                    let r = run_tool(
-                        "kzonecheck",
-                        &[
-                            "-o",
-                            ZONE,
-                            "-d",
-                            "on",
-                            "-t",
-                            &now.to_string(),
-                            &f.to_string_lossy(),
-                        ],
-                    );
-                    if !r.ok() {
-                        let _ = std::fs::copy(&f, "/tmp/wtb/fail.zone");
-                    }
+                    let r = kzonecheck_at(ZONE, &f, now);
                     assert!(
                         r.ok(),
                         "version {} at {now}: kzonecheck: {r}",

@@ -155,18 +155,7 @@ impl Sim {
         assert!(problems.is_empty(), "at {now}: {problems:?}");
         let f = self.dir.join(format!("v{}.zone", self.versions));
         signet::zone::offline::write_zone_atomic(&f, &served.zone).unwrap();
-        let r = run_tool(
-            "kzonecheck",
-            &[
-                "-o",
-                ZONE,
-                "-d",
-                "on",
-                "-t",
-                &now.to_string(),
-                &f.to_string_lossy(),
-            ],
-        );
+        let r = kzonecheck_at(ZONE, &f, now);
         assert!(
             r.ok(),
             "version {} at {now}: kzonecheck: {r}",

@@ -329,18 +329,7 @@ impl Sim {
         let mut out = Vec::new();
         signet::zonefile::write_zone(&mut out, &served.zone).unwrap();
         std::fs::write(&f, out).unwrap();
-        let r = run_tool(
-            "kzonecheck",
-            &[
-                "-o",
-                ZONE,
-                "-d",
-                "on",
-                "-t",
-                &now.to_string(),
-                &f.to_string_lossy(),
-            ],
-        );
+        let r = kzonecheck_at(ZONE, &f, now);
         assert!(r.ok(), "kzonecheck at {now}: {r}");
     }
 }

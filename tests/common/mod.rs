@@ -462,6 +462,22 @@ pub fn run_tool<S: AsRef<std::ffi::OsStr>>(tool: &str, args: &[S]) -> Output {
     run(Command::new(bin(tool)).args(args), TOOL_TIMEOUT)
 }
 
+/// kzonecheck with DNSSEC checks of the signed zone file `path` at the (simulated) time `now`.
+pub fn kzonecheck_at(zone: &str, path: &Path, now: u64) -> Output {
+    run_tool(
+        "kzonecheck",
+        &[
+            "-o",
+            zone,
+            "-d",
+            "on",
+            "-t",
+            &now.to_string(),
+            &path.to_string_lossy(),
+        ],
+    )
+}
+
 // ------------------------------------------------------------------------------------------------
 // Daemons
 // ------------------------------------------------------------------------------------------------
