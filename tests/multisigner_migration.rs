@@ -105,20 +105,7 @@ fn step(t0: Instant, what: &str) {
 
 #[test]
 fn postfix_style_migration_between_two_signers() {
-    require!(
-        "knotd",
-        "knotc",
-        "nsupdate",
-        "dig",
-        "dnssec-dsfromkey",
-        "unbound",
-        "unbound-checkconf",
-        "unbound-host",
-        "ldns-verify-zone",
-        "kzonecheck",
-        "dnssec-verify"
-    );
-    require!("unbound-control" => "unbound");
+    require_chain_peers!();
     let t0 = Instant::now();
     let tmp = TempDir::new("ms-migrate");
     let xfr = TsigKey::generate("xfr-key");

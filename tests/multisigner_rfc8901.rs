@@ -29,20 +29,7 @@ use std::time::Duration;
 
 #[test]
 fn two_signet_providers_add_and_remove_a_signer() {
-    require!(
-        "knotd",
-        "knotc",
-        "nsupdate",
-        "dig",
-        "dnssec-dsfromkey",
-        "unbound",
-        "unbound-checkconf",
-        "unbound-host",
-        "ldns-verify-zone",
-        "kzonecheck",
-        "dnssec-verify"
-    );
-    require!("unbound-control" => "unbound");
+    require_chain_peers!();
     let tmp = TempDir::new("ms-8901");
     let xfr = TsigKey::generate("xfr-key");
     let ctl = TsigKey::generate("ctl");
@@ -305,20 +292,7 @@ zone:
 
 #[test]
 fn signet_and_knot_providers_add_and_remove_a_signer() {
-    require!(
-        "knotd",
-        "knotc",
-        "nsupdate",
-        "dig",
-        "dnssec-dsfromkey",
-        "unbound",
-        "unbound-checkconf",
-        "unbound-host",
-        "ldns-verify-zone",
-        "kzonecheck",
-        "dnssec-verify"
-    );
-    require!("unbound-control" => "unbound");
+    require_chain_peers!();
     let tmp = TempDir::new("ms-knot");
     let xfr = TsigKey::generate("xfr-key");
     let ctl = TsigKey::generate("ctl");

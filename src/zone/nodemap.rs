@@ -364,35 +364,9 @@ impl NodeMap {
         self.chunks.iter().map(|c| c.records()).sum()
     }
 
-    /// The names that may differ between `self` and `other`: every name of a chunk that the two
-    /// do not share (a superset of the names whose nodes differ, in order, without repeats).
-    /// Between two versions where one was made from a clone of the other this costs the number
-    /// of chunks plus the size of the chunks that changed — the way to diff two versions of a
-    /// large zone without walking it.
-    pub fn unshared_names(&self, other: &NodeMap) -> Vec<Name> {
-        let mine: std::collections::HashSet<*const Chunk> =
-            self.chunks.iter().map(Arc::as_ptr).collect();
-        let theirs: std::collections::HashSet<*const Chunk> =
-            other.chunks.iter().map(Arc::as_ptr).collect();
-        let mut out: Vec<Name> = self
-            .chunks
-            .iter()
-            .filter(|c| !theirs.contains(&Arc::as_ptr(c)))
-            .chain(
-                other
-                    .chunks
-                    .iter()
-                    .filter(|c| !mine.contains(&Arc::as_ptr(c))),
-            )
-            .flat_map(|c| c.iter().map(|(n, _)| n.clone()))
-            .collect();
-        out.sort_unstable();
-        out.dedup();
-        out
-    }
-
-    /// How many chunks this map shares with `other` (for tests and memory reports).
-    pub fn shared_chunks(&self, other: &NodeMap) -> usize {
+    /// How many chunks this map shares with `other`.
+    #[cfg(test)]
+    fn shared_chunks(&self, other: &NodeMap) -> usize {
         self.chunks
             .iter()
             .filter(|c| other.chunks.iter().any(|o| Arc::ptr_eq(c, o)))
@@ -717,43 +691,6 @@ mod tests {
         assert_eq!(c.shared_chunks(&m), m.chunks.len() - 1);
         assert_ne!(c, m);
         assert_eq!(m.get(&name(5)), Some(&node(5)));
-    }
-
-    /// unshared_names covers every difference, and is small for a small change.
-    #[test]
-    fn unshared_names_cover_the_differences() {
-        let mut rng = Rng(99);
-        let base: NodeMap = (0..20_000).map(|i| (name(i), node(i))).collect();
-        for round in 0..50 {
-            let mut m = base.clone();
-            for _ in 0..(round % 7) {
-                let i = rng.next_u64() % 25_000;
-                match rng.next_u64() % 3 {
-                    0 => {
-                        m.insert(name(i), node(i + 1));
-                    }
-                    1 => {
-                        m.remove(&name(i));
-                    }
-                    _ => {
-                        if let Some(v) = m.get_mut(&name(i)) {
-                            v.rrsets.clear();
-                        }
-                    }
-                }
-            }
-            let names = m.unshared_names(&base);
-            let all: std::collections::BTreeSet<&Name> = m.keys().chain(base.keys()).collect();
-            for n in all {
-                if m.get(n) != base.get(n) {
-                    assert!(
-                        names.binary_search(n).is_ok(),
-                        "{n} differs but is not listed"
-                    );
-                }
-            }
-            assert!(names.len() <= 2 * (round % 7) * CHUNK_MAX);
-        }
     }
 
     #[test]

@@ -5,6 +5,29 @@
 //! switched between providers with `unbound-control` (keeping its cache). Shared by
 //! tests/multisigner_rfc8901.rs and tests/multisigner_migration.rs.
 
+/// The peers of the two-provider chain tests (knotd upstream, nsupdate, unbound resolving
+/// through the chain, the three verifiers): returns from the test unless all are installed
+/// (fails under `CI=true`), as `require!` does.
+#[macro_export]
+macro_rules! require_chain_peers {
+    () => {
+        $crate::require!(
+            "knotd",
+            "knotc",
+            "nsupdate",
+            "dig",
+            "dnssec-dsfromkey",
+            "unbound",
+            "unbound-checkconf",
+            "unbound-host",
+            "ldns-verify-zone",
+            "kzonecheck",
+            "dnssec-verify"
+        );
+        $crate::require!("unbound-control" => "unbound");
+    };
+}
+
 use super::*;
 use crate::common::*;
 use std::path::{Path, PathBuf};
